@@ -1,0 +1,52 @@
+//! The plan: a pipeline expanded over its sweep into deduplicated stage instances.
+//! Produced by `pipeline` + `sweep` (file -> plan), consumed by the scheduler and the CLI.
+
+use std::collections::BTreeMap;
+
+use crate::params::ParamTable;
+use crate::stage::Resources;
+
+/// Index of an instance in [`Plan::instances`].
+pub type InstanceId = usize;
+
+/// One point of the sweep grid (a product cell or a named arm, with its replicate).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Point {
+    /// Stable id: a short hash of the point's axis values (never an index).
+    pub id: String,
+    /// Arm name, when the point comes from a `[[sweep.arm]]`.
+    pub arm: Option<String>,
+    /// Axis values, sorted by axis name (the replicate axis included).
+    pub values: BTreeMap<String, toml::Value>,
+}
+
+/// One stage instance: a stage of the file bound to the sweep values it depends on.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// Stage name in the pipeline file.
+    pub stage: String,
+    pub kind: String,
+    pub version: u32,
+    /// Resolved parameters: defaults filled, `${axis}` substituted, canonical order.
+    pub params: ParamTable,
+    pub seed: u64,
+    /// Inputs by port, in port declaration order; a gather port lists one instance per point.
+    pub inputs: Vec<(String, Vec<InstanceId>)>,
+    /// Ids of the sweep points this instance serves.
+    pub points: Vec<String>,
+    /// Structural identity (kind, version, params, seed, input plan keys): equal => same work.
+    pub plan_key: [u8; 32],
+    pub resources: Resources,
+}
+
+/// A validated, expanded pipeline.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub seed: u64,
+    /// Path of the pipeline file (for messages and the run layout).
+    pub source: std::path::PathBuf,
+    pub points: Vec<Point>,
+    /// Instances in a topological order (inputs before consumers).
+    pub instances: Vec<Instance>,
+}

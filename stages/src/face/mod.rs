@@ -1,0 +1,1 @@
+//! The procedural 3D morphable face model and its software rasteriser.

@@ -1,0 +1,14 @@
+//! synface-stages: every stage kind synface ships, the procedural face model (`face`),
+//! and the candle networks and losses (`nn`).
+
+pub mod dataset;
+pub mod face;
+pub mod kinds;
+pub mod nn;
+
+/// All stage kinds, registered.
+pub fn registry() -> synface_engine::Registry {
+    let mut r = synface_engine::Registry::new();
+    kinds::register_all(&mut r);
+    r
+}

@@ -1,0 +1,1 @@
+//! candle networks (IR-ResNet, MobileFaceNet), margin heads and training utilities.
