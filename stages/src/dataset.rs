@@ -39,6 +39,10 @@ pub struct DatasetInfo {
     /// so test identities can be checked disjoint from training ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identity_ids: Vec<u64>,
+    /// Optional source of each image (index = image), e.g. `Aaron_Eckhart/Aaron_Eckhart_0001.jpg`
+    /// for image-folder datasets, so LFW `pairs.txt` lines can be resolved to images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 /// An in-memory dataset.
@@ -76,7 +80,12 @@ impl Dataset {
         let n = self.len();
         let bad = |m: String| Err(StageError::Input(format!("invalid dataset: {m}")));
         if self.images.len() != n * self.image_len() {
-            return bad(format!("{} image bytes for {n} images of {}x{}", self.images.len(), self.info.height, self.info.width));
+            return bad(format!(
+                "{} image bytes for {n} images of {}x{}",
+                self.images.len(),
+                self.info.height,
+                self.info.width
+            ));
         }
         if self.label_b.len() != n || self.phi.len() != n {
             return bad("label_b/phi length differs from label_a".into());
@@ -88,15 +97,30 @@ impl Dataset {
         }
         let k = self.info.num_classes as i64;
         if let Some(i) = (0..n).find(|&i| {
-            !(0..k).contains(&self.label_a[i]) || !(0..k).contains(&self.label_b[i]) || !(0.0..=1.0).contains(&self.phi[i])
+            !(0..k).contains(&self.label_a[i])
+                || !(0..k).contains(&self.label_b[i])
+                || !(0.0..=1.0).contains(&self.phi[i])
         }) {
             return bad(format!("image {i}: label or phi out of range"));
         }
         Ok(())
     }
 
-    /// Encode into an artifact (internal files; nothing is published).
+    /// Encode into an artifact as `dataset.safetensors` + `dataset.json` (nothing is published).
     pub fn to_artifact(&self) -> Result<Artifact, StageError> {
+        let mut a = Artifact::new();
+        self.add_to(&mut a, "dataset")?;
+        Ok(a)
+    }
+
+    /// Decode from an artifact written by [`Dataset::to_artifact`].
+    pub fn from_artifact(a: &Artifact) -> Result<Self, StageError> {
+        Self::from_artifact_named(a, "dataset")
+    }
+
+    /// Add this dataset to `a` as `{stem}.safetensors` + `{stem}.json` (several datasets can
+    /// share one artifact, e.g. `dataset` and `real` in a domain-mixup artifact).
+    pub fn add_to(&self, a: &mut Artifact, stem: &str) -> Result<(), StageError> {
         self.validate()?;
         let n = self.len();
         let (h, w) = (self.info.height, self.info.width);
@@ -104,35 +128,47 @@ impl Dataset {
         let lb = le_bytes_i64(&self.label_b);
         let phi = le_bytes_f32(&self.phi);
         let lm = self.landmarks.as_ref().map(|l| le_bytes_f32(l));
-        let view = |dt, shape: Vec<usize>, data: &'_ [u8]| {
-            TensorView::new(dt, shape, data).map_err(|e| StageError::msg(format!("safetensors: {e}")))
-        };
+
         let mut tensors = vec![
-            ("images".to_string(), view(Dtype::U8, vec![n, h, w, 3], &self.images)?),
-            ("label_a".to_string(), view(Dtype::I64, vec![n], &la)?),
-            ("label_b".to_string(), view(Dtype::I64, vec![n], &lb)?),
-            ("phi".to_string(), view(Dtype::F32, vec![n], &phi)?),
+            (
+                "images".to_string(),
+                view_of(Dtype::U8, vec![n, h, w, 3], &self.images)?,
+            ),
+            ("label_a".to_string(), view_of(Dtype::I64, vec![n], &la)?),
+            ("label_b".to_string(), view_of(Dtype::I64, vec![n], &lb)?),
+            ("phi".to_string(), view_of(Dtype::F32, vec![n], &phi)?),
         ];
         if let Some(lm) = &lm {
-            tensors.push(("landmarks".to_string(), view(Dtype::F32, vec![n, 5, 2], lm)?));
+            tensors.push((
+                "landmarks".to_string(),
+                view_of(Dtype::F32, vec![n, 5, 2], lm)?,
+            ));
         }
-        let bytes = safetensors::serialize(tensors, None).map_err(|e| StageError::msg(format!("safetensors: {e}")))?;
-        let mut a = Artifact::new();
-        a.add("dataset.safetensors", bytes);
-        a.add("dataset.json", serde_json::to_vec_pretty(&self.info).map_err(StageError::msg)?);
-        Ok(a)
+        let bytes = safetensors::serialize(tensors, None)
+            .map_err(|e| StageError::msg(format!("safetensors: {e}")))?;
+        a.add(format!("{stem}.safetensors"), bytes);
+        a.add(
+            format!("{stem}.json"),
+            serde_json::to_vec_pretty(&self.info).map_err(StageError::msg)?,
+        );
+        Ok(())
     }
 
-    /// Decode from an artifact written by [`Dataset::to_artifact`].
-    pub fn from_artifact(a: &Artifact) -> Result<Self, StageError> {
-        let info: DatasetInfo = serde_json::from_slice(a.get("dataset.json")?)
-            .map_err(|e| StageError::Input(format!("dataset.json: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(a.get("dataset.safetensors")?)
-            .map_err(|e| StageError::Input(format!("dataset.safetensors: {e}")))?;
+    /// Decode the dataset stored under `stem` (see [`Dataset::add_to`]).
+    pub fn from_artifact_named(a: &Artifact, stem: &str) -> Result<Self, StageError> {
+        let info: DatasetInfo = serde_json::from_slice(a.get(&format!("{stem}.json"))?)
+            .map_err(|e| StageError::Input(format!("{stem}.json: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(a.get(&format!("{stem}.safetensors"))?)
+            .map_err(|e| StageError::Input(format!("{stem}.safetensors: {e}")))?;
         let get = |name: &str, dt: Dtype| -> Result<Vec<u8>, StageError> {
-            let t = st.tensor(name).map_err(|e| StageError::Input(format!("dataset tensor `{name}`: {e}")))?;
+            let t = st
+                .tensor(name)
+                .map_err(|e| StageError::Input(format!("dataset tensor `{name}`: {e}")))?;
             if t.dtype() != dt {
-                return Err(StageError::Input(format!("dataset tensor `{name}` has dtype {:?}, expected {dt:?}", t.dtype())));
+                return Err(StageError::Input(format!(
+                    "dataset tensor `{name}` has dtype {:?}, expected {dt:?}",
+                    t.dtype()
+                )));
             }
             Ok(t.data().to_vec())
         };
@@ -158,7 +194,9 @@ impl Dataset {
         for (i, &l) in self.label_a.iter().enumerate() {
             m.entry(l).or_default().push(i);
         }
-        (0..self.info.num_classes as i64).map(|c| m.remove(&c).unwrap_or_default()).collect()
+        (0..self.info.num_classes as i64)
+            .map(|c| m.remove(&c).unwrap_or_default())
+            .collect()
     }
 }
 
@@ -169,10 +207,14 @@ fn le_bytes_f32(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 fn from_le_i64(b: &[u8]) -> Vec<i64> {
-    b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
+    b.chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
 }
 fn from_le_f32(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -182,7 +224,15 @@ mod tests {
     #[test]
     fn round_trip() {
         let d = Dataset {
-            info: DatasetInfo { domain: Domain::Synthetic, num_classes: 2, height: 2, width: 3, class_names: vec![], identity_ids: vec![5, 9] },
+            info: DatasetInfo {
+                domain: Domain::Synthetic,
+                num_classes: 2,
+                height: 2,
+                width: 3,
+                class_names: vec![],
+                identity_ids: vec![5, 9],
+                sources: vec![],
+            },
             images: (0..36).map(|x| x as u8).collect(),
             label_a: vec![0, 1],
             label_b: vec![1, 1],
@@ -193,4 +243,8 @@ mod tests {
         assert_eq!(Dataset::from_artifact(&a).unwrap(), d);
         assert_eq!(d.by_class(), vec![vec![0], vec![1]]);
     }
+}
+
+fn view_of(dt: Dtype, shape: Vec<usize>, data: &[u8]) -> Result<TensorView<'_>, StageError> {
+    TensorView::new(dt, shape, data).map_err(|e| StageError::msg(format!("safetensors: {e}")))
 }
