@@ -1,13 +1,25 @@
 //! synface-engine: pipeline files -> plan -> DAG -> keys -> cache -> scheduler.
 //! Knows nothing about faces; stages plug in through [`Stage`] and a [`Registry`].
 
+pub mod cache;
+pub mod diag;
+pub mod events;
+pub mod gpu;
+pub mod keys;
+pub mod layout;
 pub mod params;
+pub mod pipeline;
 pub mod plan;
 pub mod registry;
+pub mod run;
+pub mod scheduler;
 pub mod stage;
+pub mod testkit;
 
+pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use params::{ParamSpec, ParamTable, ParamsSchema};
-pub use plan::{Instance, InstanceId, Plan, Point};
+pub use pipeline::{load_plan, plan_from_str};
+pub use plan::{Instance, InstanceId, Plan, Point, REPLICATE_AXIS};
 pub use registry::Registry;
 pub use stage::{
     Artifact, CancelToken, CheckpointStore, Device, InputArtifact, NoCheckpoints, NoProgress,

@@ -50,7 +50,9 @@ pub fn to_value<T: serde::Serialize>(v: &T) -> toml::Value {
 /// Decode a resolved parameter table into the stage's typed struct.
 pub fn decode<P: serde::de::DeserializeOwned>(t: &ParamTable) -> Result<P, String> {
     let table: toml::Table = t.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    toml::Value::Table(table).try_into::<P>().map_err(|e| e.to_string())
+    toml::Value::Table(table)
+        .try_into::<P>()
+        .map_err(|e| e.to_string())
 }
 
 /// Declare a stage's parameter struct and its schema at once:

@@ -50,3 +50,33 @@ pub struct Plan {
     /// Instances in a topological order (inputs before consumers).
     pub instances: Vec<Instance>,
 }
+
+impl Plan {
+    /// Names of the sweep axes (sorted; the replicate axis [`REPLICATE_AXIS`] included when
+    /// the file sets `seeds`).
+    pub fn axes(&self) -> Vec<String> {
+        self.points
+            .first()
+            .map(|p| p.values.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The point with id `id`.
+    pub fn point(&self, id: &str) -> Option<&Point> {
+        self.points.iter().find(|p| p.id == id)
+    }
+
+    /// Instances of the stage named `stage`, in plan order.
+    pub fn instances_of<'a>(
+        &'a self,
+        stage: &'a str,
+    ) -> impl Iterator<Item = (InstanceId, &'a Instance)> + 'a {
+        self.instances
+            .iter()
+            .enumerate()
+            .filter(move |(_, i)| i.stage == stage)
+    }
+}
+
+/// Name of the replicate axis that `seeds = N` in `[sweep]` creates (values `0..N`).
+pub const REPLICATE_AXIS: &str = crate::pipeline::REPLICATE_AXIS;

@@ -43,7 +43,11 @@ pub struct Resources {
 
 impl Default for Resources {
     fn default() -> Self {
-        Resources { threads: 1, gpu: false, mem_mb: 256 }
+        Resources {
+            threads: 1,
+            gpu: false,
+            mem_mb: 256,
+        }
     }
 }
 
@@ -85,7 +89,9 @@ impl Artifact {
             .ok_or_else(|| StageError::Input(format!("artifact has no file `{name}`")))
     }
     pub fn metrics(&self) -> Option<serde_json::Value> {
-        self.files.get("metrics.json").and_then(|b| serde_json::from_slice(b).ok())
+        self.files
+            .get("metrics.json")
+            .and_then(|b| serde_json::from_slice(b).ok())
     }
 }
 
@@ -214,12 +220,17 @@ impl RunCtx<'_> {
         match self.inputs.get(port).map(|v| v.as_slice()) {
             Some([one]) => Ok(&one.artifact),
             Some([]) | None => Err(StageError::Input(format!("no input on port `{port}`"))),
-            Some(_) => Err(StageError::Input(format!("port `{port}` has several inputs"))),
+            Some(_) => Err(StageError::Input(format!(
+                "port `{port}` has several inputs"
+            ))),
         }
     }
     /// The artifact on an optional port, if connected.
     pub fn input_opt(&self, port: &str) -> Option<&Artifact> {
-        self.inputs.get(port).and_then(|v| v.first()).map(|a| &a.artifact)
+        self.inputs
+            .get(port)
+            .and_then(|v| v.first())
+            .map(|a| &a.artifact)
     }
     /// All artifacts on a gather port.
     pub fn gathered(&self, port: &str) -> &[InputArtifact] {

@@ -1,0 +1,566 @@
+//! The content-addressed cache (DESIGN.md §4): blob files, action manifests (files + sled
+//! index), the commit protocol, checkpoints, exclusive access, index rebuild and gc.
+//!
+//! Layout under the cache directory: `blobs/ab/cdef...`, `actions/<key-hex>.json`,
+//! `records/<run>.json`, `index/` (sled), `checkpoints/<key-hex>/`, `tmp/`, `lock`.
+//! Blobs live as files, not in sled: see `bench/cache/` for the measurement behind that.
+
+mod blobs;
+mod checkpoint;
+mod gc;
+mod index;
+mod lock;
+mod manifest;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use blobs::{hash, hex, parse_hex, BlobStore, Digest};
+pub use checkpoint::KeyCheckpoints;
+pub use gc::{GcOptions, GcReport};
+pub use index::{InFlight, IndexError};
+pub use manifest::{artifact_digest, digest_of, ActionManifest, OutputEntry, RunRecord, Timings};
+
+use crate::stage::Artifact;
+use blobs::write_atomic;
+use index::Index;
+use lock::CacheLock;
+
+/// Errors of the cache. All of them map to exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("cache {dir} is in use by {holder} (retry later, or pass --wait SECS)")]
+    Busy { dir: PathBuf, holder: String },
+    #[error("cache index: {0}")]
+    Index(#[from] IndexError),
+}
+
+impl CacheError {
+    pub fn io(path: &Path, source: io::Error) -> Self {
+        CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Counters of one cache session (printed in the run summary).
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub corrupt: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+/// A snapshot of [`CacheStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CacheStatsSnapshot {
+    pub hits: u64,
+    pub misses: u64,
+    pub corrupt: u64,
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+}
+
+/// What `rebuild` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub actions: usize,
+    pub runs: usize,
+    /// Manifest files that could not be parsed or reference missing blobs (removed).
+    pub dropped: usize,
+}
+
+/// An open cache directory, held exclusively by this process.
+pub struct Cache {
+    dir: PathBuf,
+    blobs: BlobStore,
+    index: Index,
+    stats: Arc<CacheStats>,
+    _lock: CacheLock,
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(crate) fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// This machine's host name (for in-flight records).
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(CacheError::io(dir, e)),
+    };
+    for e in entries {
+        let p = e.map_err(|e| CacheError::io(dir, e))?.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Cache {
+    /// Open (creating) the cache at `dir`, waiting up to `wait` for another process's lock.
+    /// A sled index that fails to open or disagrees with `actions/` is rebuilt (with a warning);
+    /// in-flight records of dead processes are cleared.
+    pub fn open(dir: &Path, wait: Duration) -> Result<Cache, CacheError> {
+        for sub in ["blobs", "actions", "records", "checkpoints", "tmp"] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).map_err(|e| CacheError::io(&p, e))?;
+        }
+        let lock = CacheLock::acquire(dir, wait)?;
+        // We hold the lock: anything in tmp/ was left by a dead process.
+        let tmp = dir.join("tmp");
+        if let Ok(entries) = fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        let index_dir = dir.join("index");
+        // sled 0.34 may panic rather than return an error on a corrupt file.
+        let opened = std::panic::catch_unwind(|| Index::open(&index_dir))
+            .unwrap_or_else(|_| Err(IndexError::Record("sled panicked while opening".into())));
+        let (index, mut needs_rebuild) = match opened {
+            Ok(i) => (i, false),
+            Err(e) => {
+                tracing::warn!(error = %e, "cache index failed to open: rebuilding it from actions/");
+                let _ = fs::remove_dir_all(&index_dir);
+                (Index::open(&index_dir)?, true)
+            }
+        };
+        let cache = Cache {
+            blobs: BlobStore::new(dir.join("blobs"), tmp),
+            dir: dir.to_path_buf(),
+            index,
+            stats: Arc::new(CacheStats::default()),
+            _lock: lock,
+        };
+        let files = json_files(&dir.join("actions"))?.len();
+        if !needs_rebuild && files != cache.index.action_count() {
+            tracing::warn!(
+                index = cache.index.action_count(),
+                files,
+                "cache index disagrees with actions/: rebuilding it"
+            );
+            needs_rebuild = true;
+        }
+        if needs_rebuild {
+            cache.rebuild()?;
+        }
+        cache.clear_dead_inflight()?;
+        Ok(cache)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn stats(&self) -> CacheStatsSnapshot {
+        let s = &self.stats;
+        CacheStatsSnapshot {
+            hits: s.hits.load(Ordering::Relaxed),
+            misses: s.misses.load(Ordering::Relaxed),
+            corrupt: s.corrupt.load(Ordering::Relaxed),
+            bytes_written: s.bytes_written.load(Ordering::Relaxed),
+            bytes_read: s.bytes_read.load(Ordering::Relaxed),
+        }
+    }
+
+    fn clear_dead_inflight(&self) -> Result<(), CacheError> {
+        let host = hostname();
+        for (k, f) in self.index.inflight()? {
+            if f.host != host || !pid_alive(f.pid) || f.pid == std::process::id() {
+                tracing::debug!(pid = f.pid, stage = %f.stage, "clearing stale in-flight record");
+                self.index.remove_inflight_raw(&k)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn action_file(&self, key: &Digest) -> PathBuf {
+        self.dir.join("actions").join(format!("{}.json", hex(key)))
+    }
+
+    /// The manifest recorded for `key`, without touching blobs (`plan`, `show`).
+    pub fn manifest(&self, key: &Digest) -> Result<Option<ActionManifest>, CacheError> {
+        Ok(self.index.action(key)?)
+    }
+
+    /// A verified hit: the manifest of `key` if every blob it lists exists and matches its
+    /// digest. A missing or corrupt blob is a miss (with a warning), never a wrong result.
+    pub fn lookup(&self, key: &Digest) -> Result<Option<ActionManifest>, CacheError> {
+        let Some(m) = self.index.action(key)? else {
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        };
+        let ok = match m.blob_digests() {
+            Some(ds) => {
+                let mut ok = true;
+                for (d, size) in ds {
+                    let good = self.blobs.has(&d, size)
+                        && self
+                            .blobs
+                            .verify(&d)
+                            .map_err(|e| CacheError::io(&self.blobs.path(&d), e))?;
+                    if !good {
+                        tracing::warn!(stage = %m.stage, blob = %hex(&d), "cached blob missing or corrupt: recomputing");
+                        self.blobs
+                            .remove(&d)
+                            .map_err(|e| CacheError::io(&self.blobs.path(&d), e))?;
+                        ok = false;
+                        break;
+                    }
+                    self.stats.bytes_read.fetch_add(size, Ordering::Relaxed);
+                }
+                ok
+            }
+            None => false,
+        };
+        if ok {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            Ok(Some(m))
+        } else {
+            self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        }
+    }
+
+    /// Load the artifact of a manifest, verifying every blob. `Ok(None)` if any is missing
+    /// or corrupt.
+    pub fn load(&self, m: &ActionManifest) -> Result<Option<Artifact>, CacheError> {
+        let mut a = Artifact::new();
+        for o in &m.outputs {
+            let Some(bytes) = self.load_output(o)? else {
+                return Ok(None);
+            };
+            if o.published {
+                a.publish(o.name.clone(), bytes);
+            } else {
+                a.add(o.name.clone(), bytes);
+            }
+        }
+        Ok(Some(a))
+    }
+
+    /// The verified bytes of one output of a manifest.
+    pub fn load_output(&self, o: &OutputEntry) -> Result<Option<Vec<u8>>, CacheError> {
+        let Some(d) = parse_hex(&o.digest) else {
+            return Ok(None);
+        };
+        let bytes = self
+            .blobs
+            .get(&d)
+            .map_err(|e| CacheError::io(&self.blobs.path(&d), e))?;
+        if let Some(b) = &bytes {
+            self.stats
+                .bytes_read
+                .fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+        Ok(bytes)
+    }
+
+    /// Commit an artifact under `key`: blobs (fsynced, renamed into place), then the manifest
+    /// file, then one sled transaction, then flush. Drops the key's checkpoint.
+    pub fn commit(
+        &self,
+        key: &Digest,
+        stage: &str,
+        kind: &str,
+        components: serde_json::Value,
+        artifact: &Artifact,
+        run_secs: f64,
+    ) -> Result<ActionManifest, CacheError> {
+        let start = std::time::Instant::now();
+        let mut outputs = Vec::with_capacity(artifact.files.len());
+        let mut digests = Vec::with_capacity(artifact.files.len());
+        for (name, bytes) in &artifact.files {
+            let d = self
+                .blobs
+                .put(bytes)
+                .map_err(|e| CacheError::io(&self.dir.join("blobs"), e))?;
+            self.stats
+                .bytes_written
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            digests.push((name.as_str(), d));
+            outputs.push(OutputEntry {
+                name: name.clone(),
+                digest: hex(&d),
+                size: bytes.len() as u64,
+                published: artifact.published.contains(name),
+            });
+        }
+        let m = ActionManifest {
+            key: hex(key),
+            stage: stage.to_string(),
+            kind: kind.to_string(),
+            components,
+            outputs,
+            artifact_digest: hex(&artifact_digest(digests.iter().map(|(n, d)| (*n, d)))),
+            metrics: artifact.metrics(),
+            timings: Timings {
+                run_secs,
+                commit_secs: start.elapsed().as_secs_f64(),
+            },
+            created: now_secs(),
+        };
+        let file = self.action_file(key);
+        let json = serde_json::to_vec_pretty(&m).expect("manifests always serialise");
+        write_atomic(&self.dir.join("tmp"), &file, &json).map_err(|e| CacheError::io(&file, e))?;
+        self.index.commit_action(key, &m)?;
+        let ck = self.dir.join("checkpoints").join(hex(key));
+        if ck.exists() {
+            fs::remove_dir_all(&ck).map_err(|e| CacheError::io(&ck, e))?;
+        }
+        Ok(m)
+    }
+
+    /// The checkpoint store of one key.
+    pub fn checkpoints(&self, key: Digest) -> KeyCheckpoints<'_> {
+        KeyCheckpoints { cache: self, key }
+    }
+
+    /// The latest checkpoint step recorded for `key`, if any.
+    pub fn checkpoint_step(&self, key: &Digest) -> Result<Option<u64>, CacheError> {
+        Ok(self.index.checkpoint(key)?)
+    }
+
+    /// Record that this process is computing `key`.
+    pub fn begin(&self, key: &Digest, stage: &str) -> Result<(), CacheError> {
+        let f = InFlight {
+            pid: std::process::id(),
+            host: hostname(),
+            start: now_secs(),
+            stage: stage.into(),
+        };
+        Ok(self.index.set_inflight(key, &f)?)
+    }
+
+    /// Clear the in-flight record of `key` (failed or cancelled; commit clears it itself).
+    pub fn end(&self, key: &Digest) -> Result<(), CacheError> {
+        Ok(self.index.clear_inflight(key)?)
+    }
+
+    pub fn inflight(&self) -> Result<Vec<InFlight>, CacheError> {
+        Ok(self.index.inflight()?.into_iter().map(|(_, f)| f).collect())
+    }
+
+    /// Record a run (file under `records/` and index entry) and the last key per
+    /// (pipeline, stage, point); then flush.
+    pub fn record_run(
+        &self,
+        record: &RunRecord,
+        last: &[(String, String, Digest)],
+    ) -> Result<(), CacheError> {
+        let file = self.dir.join("records").join(record.file_name());
+        let json = serde_json::to_vec_pretty(record).expect("run records always serialise");
+        write_atomic(&self.dir.join("tmp"), &file, &json).map_err(|e| CacheError::io(&file, e))?;
+        self.index.put_run(record)?;
+        for (stage, point, key) in last {
+            self.index.set_last(&record.pipeline, stage, point, key)?;
+        }
+        Ok(self.index.flush()?)
+    }
+
+    /// The key last used for (pipeline, stage, point), if any.
+    pub fn last_key(
+        &self,
+        pipeline: &str,
+        stage: &str,
+        point: &str,
+    ) -> Result<Option<Digest>, CacheError> {
+        Ok(self.index.last(pipeline, stage, point)?)
+    }
+
+    pub fn runs(&self) -> Result<Vec<RunRecord>, CacheError> {
+        Ok(self.index.runs()?)
+    }
+
+    /// Rebuild the action index and run records from `actions/` and `records/`.
+    /// Manifests that do not parse or whose blobs are missing are removed.
+    pub fn rebuild(&self) -> Result<RebuildReport, CacheError> {
+        let mut report = RebuildReport::default();
+        self.index.clear_actions()?;
+        for p in json_files(&self.dir.join("actions"))? {
+            let parsed = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ActionManifest>(&b).ok())
+                .filter(|m| {
+                    m.blob_digests()
+                        .is_some_and(|ds| ds.iter().all(|(d, s)| self.blobs.has(d, *s)))
+                })
+                .and_then(|m| m.key_digest().map(|k| (k, m)));
+            match parsed {
+                Some((k, m)) => {
+                    self.index.insert_action(&k, &m)?;
+                    report.actions += 1;
+                }
+                None => {
+                    tracing::warn!(file = %p.display(), "dropping unusable action manifest");
+                    fs::remove_file(&p).map_err(|e| CacheError::io(&p, e))?;
+                    report.dropped += 1;
+                }
+            }
+        }
+        for p in json_files(&self.dir.join("records"))? {
+            if let Some(r) = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok())
+            {
+                self.index.put_run(&r)?;
+                report.runs += 1;
+            }
+        }
+        self.index.flush()?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(x: &str) -> Artifact {
+        let mut a = Artifact::new();
+        a.add("data.bin", x.as_bytes().to_vec());
+        a.set_metrics(&serde_json::json!({"accuracy": 0.5}));
+        a
+    }
+
+    #[test]
+    fn commit_then_lookup_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+        let key = [1u8; 32];
+        assert!(cache.lookup(&key).unwrap().is_none());
+        let a = artifact("abc");
+        let m = cache
+            .commit(&key, "s", "k", serde_json::json!({}), &a, 0.1)
+            .unwrap();
+        assert_eq!(m.artifact_digest, hex(&digest_of(&a)));
+        assert_eq!(m.metrics, Some(serde_json::json!({"accuracy": 0.5})));
+        let hit = cache.lookup(&key).unwrap().unwrap();
+        assert_eq!(hit, m);
+        assert_eq!(cache.load(&hit).unwrap().unwrap(), a);
+        assert_eq!(cache.stats().hits, 1);
+    }
+
+    #[test]
+    fn corrupt_blob_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+        let key = [2u8; 32];
+        let m = cache
+            .commit(&key, "s", "k", serde_json::json!({}), &artifact("abc"), 0.0)
+            .unwrap();
+        let d = parse_hex(&m.outputs[0].digest).unwrap();
+        fs::write(cache.blobs().path(&d), b"xyz").unwrap();
+        assert!(cache.lookup(&key).unwrap().is_none());
+        assert_eq!(cache.stats().corrupt, 1);
+    }
+
+    #[test]
+    fn deleted_index_is_rebuilt_from_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [4u8; 32];
+        {
+            let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+            cache
+                .commit(&key, "s", "k", serde_json::json!({}), &artifact("abc"), 0.0)
+                .unwrap();
+            let r = RunRecord {
+                pipeline: "p".into(),
+                time_ns: 1,
+                keys: vec![hex(&key)],
+            };
+            cache.record_run(&r, &[]).unwrap();
+        }
+        fs::remove_dir_all(dir.path().join("index")).unwrap();
+        let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+        assert!(cache.lookup(&key).unwrap().is_some());
+        assert_eq!(cache.runs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn garbage_index_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [5u8; 32];
+        {
+            let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+            cache
+                .commit(&key, "s", "k", serde_json::json!({}), &artifact("abc"), 0.0)
+                .unwrap();
+        }
+        let idx = dir.path().join("index");
+        for e in fs::read_dir(&idx).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                fs::write(&p, vec![0xAB; 4096]).unwrap();
+            }
+        }
+        let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+        assert!(cache.lookup(&key).unwrap().is_some());
+    }
+
+    #[test]
+    fn second_open_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let _c = Cache::open(dir.path(), Duration::ZERO).unwrap();
+        let err = Cache::open(dir.path(), Duration::ZERO).err().unwrap();
+        assert!(matches!(err, CacheError::Busy { .. }), "{err}");
+        assert!(err
+            .to_string()
+            .contains(&format!("pid {}", std::process::id())));
+    }
+
+    #[test]
+    fn dead_inflight_records_are_cleared_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+            cache.begin(&[6u8; 32], "s").unwrap();
+            assert_eq!(cache.inflight().unwrap().len(), 1);
+            cache.index.flush().unwrap();
+        }
+        let cache = Cache::open(dir.path(), Duration::ZERO).unwrap();
+        assert!(cache.inflight().unwrap().is_empty());
+    }
+}
