@@ -217,6 +217,10 @@ fn from_le_f32(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+fn view_of(dt: Dtype, shape: Vec<usize>, data: &[u8]) -> Result<TensorView<'_>, StageError> {
+    TensorView::new(dt, shape, data).map_err(|e| StageError::msg(format!("safetensors: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,8 +247,4 @@ mod tests {
         assert_eq!(Dataset::from_artifact(&a).unwrap(), d);
         assert_eq!(d.by_class(), vec![vec![0], vec![1]]);
     }
-}
-
-fn view_of(dt: Dtype, shape: Vec<usize>, data: &[u8]) -> Result<TensorView<'_>, StageError> {
-    TensorView::new(dt, shape, data).map_err(|e| StageError::msg(format!("safetensors: {e}")))
 }

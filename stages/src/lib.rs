@@ -2,9 +2,12 @@
 //! and the candle networks and losses (`nn`).
 
 pub mod dataset;
+pub mod export;
 pub mod face;
 pub mod kinds;
 pub mod nn;
+pub mod report;
+pub mod verify;
 
 /// All stage kinds, registered.
 pub fn registry() -> synface_engine::Registry {

@@ -1,1 +1,91 @@
-//! The procedural 3D morphable face model and its software rasteriser.
+//! The procedural 3D morphable face model and its software rasteriser: our stand-in for
+//! DiscoFaceGAN (DESIGN §8). Five independent controls drive a render: identity (80 shape +
+//! 80 albedo coefficients), expression (64), illumination (27 SH coefficients), pose (yaw,
+//! pitch, roll in degrees) and background (32). The model is generated procedurally from a fixed
+//! seed and versioned by [`MODEL_VERSION`], so identity 17 is the same face in every run.
+//!
+//! Layout: [`mesh`] (mean head mesh), [`bases`] (identity shape and expression bases),
+//! [`texture`] (albedo maps and eyes), [`shading`] (SH lighting), [`camera`] (pose, projection,
+//! alignment to the five-point template), [`raster`] (z-buffered supersampled triangles),
+//! [`background`], [`photo`] (the "photo" proxy style), [`latent`] (latent vectors and their
+//! sampling), [`model`] (everything built once), [`render`] (batched rendering), [`sheet`]
+//! (contact sheets) and [`cli`] (`synface render`).
+
+pub mod background;
+pub mod bases;
+pub mod camera;
+pub mod cli;
+pub mod latent;
+pub mod mesh;
+pub mod model;
+pub mod photo;
+pub mod raster;
+pub mod render;
+pub mod shading;
+pub mod sheet;
+pub mod texture;
+
+pub use latent::{FaceLatent, Factor, SampleConfig};
+pub use model::FaceModel;
+pub use render::{render_batch, RenderOptions, RenderedFace, Style};
+
+/// Version of the procedural model (mesh, bases, textures, renderer). Bump on any change that
+/// alters pixels: it is part of the render stage's cache key.
+pub const MODEL_VERSION: u32 = 1;
+/// Identity shape coefficients.
+pub const N_SHAPE: usize = 80;
+/// Identity albedo coefficients.
+pub const N_ALBEDO: usize = 80;
+/// Expression coefficients.
+pub const N_EXPR: usize = 64;
+/// Spherical-harmonics illumination coefficients (9 per RGB channel).
+pub const N_LIGHT: usize = 27;
+/// Background coefficients.
+pub const N_BG: usize = 32;
+
+/// The five-point alignment template at 112x112 (left eye, right eye, nose tip, left and right
+/// mouth corner), in pixels; scale proportionally for other sizes.
+pub const TEMPLATE_112: [[f32; 2]; 5] = [
+    [38.2946, 51.6963],
+    [73.5318, 51.5014],
+    [56.0252, 71.7366],
+    [41.5493, 92.3655],
+    [70.7299, 92.2041],
+];
+
+/// Errors of the face model, renderer and CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error("invalid option: {0}")]
+    Invalid(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("image encoding: {0}")]
+    Image(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Smooth Hermite step from `e0` to `e1` (either order).
+#[inline]
+pub(crate) fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Anisotropic Gaussian bump.
+#[inline]
+pub(crate) fn gauss(dx: f32, dy: f32, sx: f32, sy: f32) -> f32 {
+    (-(dx * dx) / (sx * sx) - (dy * dy) / (sy * sy)).exp()
+}
+
+/// A 64-bit seed from a domain tag and integers (blake3; stable across platforms).
+pub(crate) fn seed_of(tag: &str, parts: &[u64]) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(tag.as_bytes());
+    for p in parts {
+        h.update(&p.to_le_bytes());
+    }
+    let b = h.finalize();
+    u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes"))
+}

@@ -1,1 +1,70 @@
 //! candle networks (IR-ResNet, MobileFaceNet), margin heads and training utilities.
+//!
+//! - [`backbone`]: the serde-able [`BackboneConfig`] and the [`Backbone`] it builds;
+//! - [`iresnet`], [`mobilefacenet`]: the two architecture families;
+//! - [`conv`]: im2col + GEMM convolution with a fast CPU backward;
+//! - [`layers`]: shared building blocks (conv, BN, PReLU, dropout, seeded initialisation);
+//! - [`margin`]: CosFace / ArcFace heads with mixed (label, weight) targets;
+//! - [`optim`]: SGD with momentum and weight decay, learning-rate schedules;
+//! - [`input`]: u8 NHWC images -> normalised NCHW tensors (resize, flip, domain blend);
+//! - [`trainer`]: the training loop behind the `train` stage (checkpointable state);
+//! - [`validate`]: pair-verification accuracy on held-out identities (model selection);
+//! - [`embedder`]: the inference API used by the verify stage.
+
+pub mod backbone;
+pub mod conv;
+pub mod embedder;
+pub mod input;
+pub mod iresnet;
+pub mod layers;
+pub mod margin;
+pub mod mobilefacenet;
+pub mod optim;
+pub mod trainer;
+pub mod validate;
+
+pub use backbone::{Arch, Backbone, BackboneConfig};
+pub use embedder::Embedder;
+pub use margin::{MarginHead, MarginKind, Targets};
+pub use optim::{Schedule, Sgd};
+
+use synface_engine::StageError;
+
+/// Errors of the network code.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("invalid network configuration: {0}")]
+    Config(String),
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<NnError> for StageError {
+    fn from(e: NnError) -> Self {
+        match e {
+            NnError::Config(m) => StageError::Param(m),
+            NnError::Input(m) => StageError::Input(m),
+            NnError::Cancelled => StageError::Cancelled,
+            other => StageError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Result alias of the network code.
+pub type Result<T> = std::result::Result<T, NnError>;
+
+/// The candle device for an engine device: CUDA only when candle was built with it.
+pub fn candle_device(d: synface_engine::Device) -> Result<candle_core::Device> {
+    match d {
+        synface_engine::Device::Cuda(i) if candle_core::utils::cuda_is_available() => {
+            Ok(candle_core::Device::new_cuda(i)?)
+        }
+        _ => Ok(candle_core::Device::Cpu),
+    }
+}

@@ -1,0 +1,105 @@
+//! Exporting a dataset artifact for other tools: an image folder (`DIR/<identity>/<n>.png` +
+//! `labels.csv` with `image,id_a,id_b,phi`) or a single safetensors file.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::dataset::Dataset;
+
+fn class_name(ds: &Dataset, label: i64) -> String {
+    let i = label as usize;
+    if let Some(id) = ds.info.identity_ids.get(i) {
+        id.to_string()
+    } else if let Some(n) = ds.info.class_names.get(i) {
+        n.clone()
+    } else {
+        label.to_string()
+    }
+}
+
+/// Write `dir/<identity>/<n>.png` for every image (n counts within the identity) and
+/// `dir/labels.csv`.
+pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
+    ds.validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    std::fs::create_dir_all(dir)?;
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("labels.csv"))?);
+    writeln!(csv, "image,id_a,id_b,phi")?;
+    let mut counts: Vec<usize> = vec![0; ds.info.num_classes];
+    let (w, h) = (ds.info.width as u32, ds.info.height as u32);
+    for i in 0..ds.len() {
+        let la = ds.label_a[i];
+        let name = class_name(ds, la);
+        let n = counts[la as usize];
+        counts[la as usize] += 1;
+        std::fs::create_dir_all(dir.join(&name))?;
+        let rel = format!("{name}/{n}.png");
+        image::save_buffer(
+            dir.join(&rel),
+            ds.image(i),
+            w,
+            h,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        writeln!(
+            csv,
+            "{rel},{},{},{}",
+            name,
+            class_name(ds, ds.label_b[i]),
+            ds.phi[i]
+        )?;
+    }
+    csv.flush()
+}
+
+/// Write the dataset's tensors (images, labels, phi, landmarks) as one safetensors file.
+pub fn write_safetensors(ds: &Dataset, path: &Path) -> std::io::Result<()> {
+    let a = ds
+        .to_artifact()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let bytes = a
+        .get("dataset.safetensors")
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(p) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{DatasetInfo, Domain};
+
+    #[test]
+    fn imagefolder_round_trips_pixels() {
+        let (n, s) = (3, 5);
+        let ds = Dataset {
+            info: DatasetInfo {
+                domain: Domain::Synthetic,
+                num_classes: 2,
+                height: s,
+                width: s,
+                class_names: vec![],
+                identity_ids: vec![40, 41],
+                sources: vec![],
+            },
+            images: (0..n * s * s * 3).map(|i| (i * 7 % 256) as u8).collect(),
+            label_a: vec![0, 0, 1],
+            label_b: vec![0, 1, 1],
+            phi: vec![1.0, 0.25, 1.0],
+            landmarks: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_imagefolder(&ds, dir.path()).unwrap();
+        for (i, rel) in ["40/0.png", "40/1.png", "41/0.png"].iter().enumerate() {
+            let img = image::open(dir.path().join(rel)).unwrap().to_rgb8();
+            assert_eq!(img.as_raw().as_slice(), ds.image(i));
+        }
+        let csv = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
+        assert!(csv.contains("40/1.png,40,41,0.25"));
+        write_safetensors(&ds, &dir.path().join("d.safetensors")).unwrap();
+        assert!(dir.path().join("d.safetensors").exists());
+    }
+}

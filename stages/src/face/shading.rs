@@ -1,0 +1,110 @@
+//! Second-order spherical-harmonics Lambertian shading: 27 illumination coefficients (9 radiance
+//! coefficients per RGB channel) are convolved with the clamped-cosine kernel (Ramamoorthi &
+//! Hanrahan) into per-vertex irradiance, with a bounded range so exposure stays camera-like
+//! (no per-image normalisation: dark skin stays dark, bright light saturates softly).
+
+use super::N_LIGHT;
+
+/// Lambertian kernel per band divided by pi (so a uniform unit radiance gives irradiance 1).
+const A_HAT: [f32; 3] = [1.0, 2.0 / 3.0, 0.25];
+/// Irradiance bounds per channel.
+pub const E_MIN: f32 = 0.06;
+pub const E_MAX: f32 = 1.7;
+
+/// The 9 real SH basis functions at unit direction `n`.
+#[inline]
+pub fn sh9(n: [f32; 3]) -> [f32; 9] {
+    let [x, y, z] = n;
+    [
+        0.282_095,
+        0.488_603 * y,
+        0.488_603 * z,
+        0.488_603 * x,
+        1.092_548 * x * y,
+        1.092_548 * y * z,
+        0.315_392 * (3.0 * z * z - 1.0),
+        1.092_548 * x * z,
+        0.546_274 * (x * x - y * y),
+    ]
+}
+
+fn band(i: usize) -> usize {
+    match i {
+        0 => 0,
+        1..=3 => 1,
+        _ => 2,
+    }
+}
+
+/// Illumination coefficients premultiplied by the kernel, ready for [`irradiance`].
+#[derive(Debug, Clone, Copy)]
+pub struct Irradiance([[f32; 9]; 3]);
+
+impl Irradiance {
+    pub fn new(light: &[f32; N_LIGHT]) -> Irradiance {
+        let mut k = [[0.0; 9]; 3];
+        for (c, row) in k.iter_mut().enumerate() {
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = A_HAT[band(i)] * light[c * 9 + i];
+            }
+        }
+        Irradiance(k)
+    }
+
+    /// Irradiance (RGB) for a unit normal, clamped to the camera's range.
+    #[inline]
+    pub fn at(&self, n: [f32; 3]) -> [f32; 3] {
+        let y = sh9(n);
+        let mut e = [0.0; 3];
+        for (c, ec) in e.iter_mut().enumerate() {
+            let s: f32 = self.0[c].iter().zip(&y).map(|(k, b)| k * b).sum();
+            *ec = s.clamp(E_MIN, E_MAX);
+        }
+        e
+    }
+}
+
+/// Radiance SH coefficients of uniform ambient light `ambient` plus a directional light of
+/// `intensity` from unit direction `dir`, per channel tinted by `tint`.
+pub fn light_coeffs(ambient: f32, dir: [f32; 3], intensity: f32, tint: [f32; 3]) -> [f32; N_LIGHT] {
+    let y = sh9(dir);
+    // uniform radiance A has L00 = A * 2 sqrt(pi); irradiance/pi from L00 is L00 * Y00
+    let l00 = ambient / 0.282_095;
+    // a directional light of intensity I gives irradiance ~ I * max(n.d, 0) after the
+    // convolution when its radiance coefficients are I * Y_lm(d) * pi (normalised by A_HAT)
+    let mut out = [0.0; N_LIGHT];
+    for c in 0..3 {
+        for i in 0..9 {
+            let dirc = intensity * y[i] * std::f32::consts::PI;
+            out[c * 9 + i] = tint[c] * (if i == 0 { l00 + dirc } else { dirc });
+        }
+    }
+    out
+}
+
+/// The neutral light: soft ambient plus a frontal key light from slightly above.
+pub fn default_light() -> [f32; N_LIGHT] {
+    let d = normalize([0.0, 0.35, 1.0]);
+    light_coeffs(0.55, d, 0.5, [1.0, 1.0, 1.0])
+}
+
+pub fn normalize(v: [f32; 3]) -> [f32; 3] {
+    let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(1e-12);
+    [v[0] / n, v[1] / n, v[2] / n]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ambient_only_is_flat_and_directional_light_faces_its_source() {
+        let amb = Irradiance::new(&light_coeffs(0.7, [0.0, 0.0, 1.0], 0.0, [1.0; 3]));
+        let a = amb.at([0.0, 0.0, 1.0]);
+        let b = amb.at([1.0, 0.0, 0.0]);
+        assert!((a[0] - 0.7).abs() < 1e-3 && (a[0] - b[0]).abs() < 1e-5);
+        let key = Irradiance::new(&light_coeffs(0.2, [1.0, 0.0, 0.0], 0.8, [1.0; 3]));
+        assert!(key.at([1.0, 0.0, 0.0])[0] > key.at([-1.0, 0.0, 0.0])[0] + 0.5);
+        assert!(key.at([-1.0, 0.0, 0.0])[1] >= E_MIN);
+    }
+}

@@ -1,0 +1,469 @@
+//! Albedo: per-identity texture maps in (s, t) built from the 80 albedo coefficients (skin tone
+//! from light to dark, hair colour and hairline, brows, lips, cheeks, stubble, low-frequency
+//! colour variation), the mouth-interior band, and the eyes (sclera, iris, pupil, lids, lashes)
+//! evaluated per pixel so eye closure and gaze can vary per image.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::mesh::{section, theta_of_s, y_of_arc, MOUTH_BAND, MOUTH_Y};
+use super::{gauss, seed_of, smoothstep, MODEL_VERSION, N_ALBEDO};
+
+/// Texture width (s) and height (t) in texels.
+pub const TW: usize = 256;
+pub const TH: usize = 256;
+/// Resolution of the low-frequency colour-variation grid.
+const VAR: usize = 24;
+/// Number of semantic albedo dims (the rest drive colour-variation fields).
+pub const N_ALBEDO_SEMANTIC: usize = 16;
+
+/// Where a texel lies on the head (identity independent).
+#[derive(Debug, Clone, Copy)]
+pub struct TexelChart {
+    pub x: f32,
+    pub y: f32,
+    /// |azimuth| in radians.
+    pub abs_theta: f32,
+    pub front: f32,
+    /// Position inside the mouth band (0 = lower-lip side, 1 = upper-lip side), if inside.
+    pub band: Option<f32>,
+}
+
+/// Identity-independent texture layout and colour-variation fields.
+#[derive(Debug, Clone)]
+pub struct TextureLayout {
+    pub chart: Vec<TexelChart>,
+    /// `N_ALBEDO - N_ALBEDO_SEMANTIC` fields of VAR*VAR*3 floats.
+    pub var_fields: Vec<Vec<f32>>,
+}
+
+impl TextureLayout {
+    /// Build from the mesh's row parametrisation (`mouth_t` = t of the lower-lip row).
+    pub fn build(arc: &[(f32, f32)], mouth_t: f32) -> TextureLayout {
+        let mut chart = Vec::with_capacity(TW * TH);
+        for j in 0..TH {
+            let t = (j as f32 + 0.5) / TH as f32;
+            let (u, band) = if t < mouth_t {
+                (t / (1.0 - MOUTH_BAND), None)
+            } else if t < mouth_t + MOUTH_BAND {
+                (
+                    mouth_t / (1.0 - MOUTH_BAND),
+                    Some((t - mouth_t) / MOUTH_BAND),
+                )
+            } else {
+                ((t - MOUTH_BAND) / (1.0 - MOUTH_BAND), None)
+            };
+            let y = if band.is_some() {
+                MOUTH_Y
+            } else {
+                y_of_arc(arc, u)
+            };
+            for i in 0..TW {
+                let s = (i as f32 + 0.5) / TW as f32 * 2.0 - 1.0;
+                let th = theta_of_s(s);
+                let (x, _) = section(y, th);
+                chart.push(TexelChart {
+                    x,
+                    y,
+                    abs_theta: th.abs(),
+                    front: super::mesh::front_weight(th),
+                    band,
+                });
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-albedo", &[MODEL_VERSION as u64]));
+        let var_fields = (N_ALBEDO_SEMANTIC..N_ALBEDO)
+            .map(|k| {
+                let rank = (k - N_ALBEDO_SEMANTIC + 1) as f32;
+                let amp = 0.05 * rank.powf(-0.5);
+                let (cx, cy) = (
+                    rng.random_range(-0.6f32..0.6),
+                    rng.random_range(-1.2f32..1.0),
+                );
+                let r = rng.random_range(0.15f32..0.5);
+                let rgb = [
+                    rng.random_range(-1.0f32..1.0),
+                    rng.random_range(-1.0f32..1.0),
+                    rng.random_range(-1.0f32..1.0),
+                ];
+                let mut f = Vec::with_capacity(VAR * VAR * 3);
+                for gj in 0..VAR {
+                    for gi in 0..VAR {
+                        // the grid spans the texture; sample the chart at its centre
+                        let ti = ((gi as f32 + 0.5) / VAR as f32 * TW as f32) as usize;
+                        let tj = ((gj as f32 + 0.5) / VAR as f32 * TH as f32) as usize;
+                        let c = chart[tj.min(TH - 1) * TW + ti.min(TW - 1)];
+                        let g = amp * gauss(c.x.abs() - cx.abs(), c.y - cy, r, r);
+                        f.extend(rgb.iter().map(|v| v * g));
+                    }
+                }
+                f
+            })
+            .collect();
+        TextureLayout { chart, var_fields }
+    }
+}
+
+fn lerp3(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
+}
+
+fn palette(stops: &[[f32; 3]], t: f32) -> [f32; 3] {
+    let t = t.clamp(0.0, 1.0) * (stops.len() - 1) as f32;
+    let i = (t.floor() as usize).min(stops.len() - 2);
+    lerp3(stops[i], stops[i + 1], t - i as f32)
+}
+
+const SKIN: [[f32; 3]; 6] = [
+    [0.95, 0.80, 0.70],
+    [0.88, 0.68, 0.56],
+    [0.75, 0.53, 0.39],
+    [0.58, 0.39, 0.26],
+    [0.40, 0.25, 0.16],
+    [0.26, 0.16, 0.10],
+];
+const HAIR: [[f32; 3]; 5] = [
+    [0.04, 0.035, 0.03],
+    [0.16, 0.10, 0.06],
+    [0.34, 0.22, 0.12],
+    [0.58, 0.44, 0.26],
+    [0.80, 0.68, 0.45],
+];
+const IRIS: [[f32; 3]; 5] = [
+    [0.12, 0.07, 0.04],
+    [0.30, 0.17, 0.07],
+    [0.38, 0.32, 0.14],
+    [0.28, 0.40, 0.24],
+    [0.30, 0.46, 0.62],
+];
+
+/// Per-identity colours derived from the albedo coefficients.
+#[derive(Debug, Clone, Copy)]
+pub struct Look {
+    pub skin: [f32; 3],
+    pub hair: [f32; 3],
+    pub iris: [f32; 3],
+    pub lip: [f32; 3],
+    pub hairline: f32,
+    pub brow_thick: f32,
+    pub brow_dark: f32,
+    pub cheek: f32,
+    pub stubble: f32,
+    pub eye_shadow: f32,
+    pub sideburn: f32,
+    pub bald: f32,
+}
+
+impl Look {
+    pub fn from_coeffs(c: &[f32]) -> Look {
+        let g = |i: usize| c.get(i).copied().unwrap_or(0.0);
+        let tone = (0.42 + 0.26 * g(0)).clamp(0.0, 1.0);
+        let mut skin = palette(&SKIN, tone);
+        let hue = 0.035 * g(1);
+        skin[0] = (skin[0] + hue).clamp(0.05, 1.0);
+        skin[2] = (skin[2] - hue * 0.6).clamp(0.03, 1.0);
+        let hair_light = (0.3 + 0.28 * g(2) - 0.35 * (tone - 0.4).max(0.0)).clamp(0.0, 1.0);
+        let mut hair = palette(&HAIR, hair_light);
+        let red = (0.04 * g(3)).max(0.0) * hair_light;
+        hair[0] += red;
+        let gray = smoothstep(1.2, 2.4, g(4)) * 0.8;
+        let hair = lerp3(hair, [0.62, 0.62, 0.62], gray);
+        let iris = palette(
+            &IRIS,
+            (0.35 + 0.3 * g(11) - 0.5 * (tone - 0.4).max(0.0)).clamp(0.0, 1.0),
+        );
+        let lip_red = 0.5 + 0.12 * g(8);
+        let lip_dark = (0.78 - 0.06 * g(9)).clamp(0.55, 0.95);
+        let lip = [
+            (skin[0] * lip_dark + 0.08 * lip_red).min(1.0),
+            skin[1] * lip_dark * (0.78 - 0.1 * lip_red),
+            skin[2] * lip_dark * (0.85 - 0.1 * lip_red),
+        ];
+        Look {
+            skin,
+            hair,
+            iris,
+            lip,
+            hairline: 0.07 * g(5),
+            brow_thick: (0.038 + 0.009 * g(6)).clamp(0.018, 0.06),
+            brow_dark: (0.75 + 0.12 * g(7)).clamp(0.35, 1.0),
+            cheek: (0.3 + 0.2 * g(10)).clamp(0.0, 0.8),
+            stubble: (0.25 * g(12)).clamp(0.0, 0.6),
+            eye_shadow: (0.12 + 0.06 * g(13)).clamp(0.0, 0.3),
+            sideburn: (0.5 + 0.3 * g(14)).clamp(0.0, 1.0),
+            bald: smoothstep(1.3, 2.5, g(15)),
+        }
+    }
+}
+
+/// Hairline height at |azimuth| `a` (radians) for a look.
+fn hairline(a: f32, look: &Look) -> f32 {
+    let d = a.to_degrees();
+    let knots: [(f32, f32); 7] = [
+        (0.0, 0.80 + look.hairline + 0.25 * look.bald),
+        (40.0, 0.70 + look.hairline + 0.3 * look.bald),
+        (68.0, 0.42 + 0.5 * look.hairline),
+        (84.0, 0.22 - 0.3 * look.sideburn),
+        (96.0, 0.14),
+        (112.0, -0.62),
+        (180.0, -0.75),
+    ];
+    let i = knots
+        .iter()
+        .position(|k| d < k.0)
+        .unwrap_or(knots.len() - 1)
+        .max(1);
+    let (d0, h0) = knots[i - 1];
+    let (d1, h1) = knots[i];
+    h0 + (h1 - h0) * ((d - d0) / (d1 - d0)).clamp(0.0, 1.0)
+}
+
+/// Albedo of one texel for a look, plus the upsampled colour variation `var`.
+fn texel(c: &TexelChart, look: &Look, var: [f32; 3]) -> [f32; 3] {
+    let (x, y, fw) = (c.x, c.y, c.front);
+    let ax = x.abs();
+    if let Some(f) = c.band {
+        if ax > 0.25 {
+            return texel(&TexelChart { band: None, ..*c }, look, var);
+        }
+        if !(0.12..=0.88).contains(&f) {
+            return look.lip;
+        }
+        return if f > 0.72 {
+            [0.82, 0.79, 0.72]
+        } else if f < 0.3 {
+            [0.45, 0.12, 0.12]
+        } else {
+            [0.10, 0.03, 0.03]
+        };
+    }
+    let mut col = [
+        (look.skin[0] + var[0]).max(0.02),
+        (look.skin[1] + var[1]).max(0.02),
+        (look.skin[2] + var[2]).max(0.02),
+    ];
+    if fw > 0.0 {
+        // cheeks
+        let ck = look.cheek * 0.18 * gauss(ax - 0.4, y + 0.3, 0.16, 0.14) * fw;
+        col = [
+            col[0] * (1.0 + 0.2 * ck),
+            col[1] * (1.0 - ck),
+            col[2] * (1.0 - ck),
+        ];
+        // stubble
+        if y < -0.45 {
+            let jaw = smoothstep(-0.5, -0.85, y) * smoothstep(0.6, 0.3, ax);
+            let lip = gauss(x, y + 0.57, 0.22, 0.05);
+            let m = look.stubble * (jaw + lip).min(1.0) * fw;
+            col = lerp3(col, [col[0] * 0.55, col[1] * 0.55, col[2] * 0.6], m);
+        }
+        // eye surroundings (the eyes themselves are drawn per pixel)
+        let es = look.eye_shadow * gauss(ax - 0.32, y - 0.02, 0.17, 0.1) * fw;
+        col = col.map(|v| v * (1.0 - es));
+        // brows
+        if (0.05..0.35).contains(&y) && (0.1..0.54).contains(&ax) {
+            let p = ((ax - 0.11) / 0.4).clamp(0.0, 1.0);
+            let yb = 0.185 + 0.04 * (std::f32::consts::PI * p).sin() - 0.015 * p;
+            let th = look.brow_thick * (1.25 - 0.7 * p);
+            let m = smoothstep(th, th * 0.45, (y - yb).abs())
+                * smoothstep(0.0, 0.08, p)
+                * smoothstep(1.0, 0.85, p);
+            let bc = look.hair.map(|v| v * 0.8);
+            col = lerp3(col, bc, m * look.brow_dark * fw);
+        }
+        // nostrils
+        let n = gauss(ax - 0.055, y + 0.42, 0.032, 0.016);
+        col = col.map(|v| v * (1.0 - 0.75 * n * fw));
+        // lips
+        if (-0.9..-0.62).contains(&y) && ax < 0.3 {
+            let w = (1.0 - (x / 0.27).powi(2)).max(0.0);
+            let bow = 0.012 * gauss(x, 0.0, 0.03, 1.0);
+            let top = MOUTH_Y + 0.055 * w.sqrt() - bow;
+            let bot = MOUTH_Y - 0.07 * w.sqrt();
+            let m = if y >= MOUTH_Y {
+                smoothstep(top + 0.006, top - 0.006, y)
+            } else {
+                smoothstep(bot - 0.008, bot + 0.008, y)
+            } * smoothstep(0.0, 0.04, w);
+            col = lerp3(col, look.lip, m * fw);
+            let line = gauss(0.0, y - MOUTH_Y, 1.0, 0.007) * smoothstep(0.3, 0.2, ax);
+            col = col.map(|v| v * (1.0 - 0.5 * line));
+        }
+    }
+    // hair
+    let h = hairline(c.abs_theta, look);
+    let m = smoothstep(h - 0.015, h + 0.025, y);
+    if m > 0.0 {
+        let streak = 0.9 + 0.1 * (c.abs_theta * 90.0 + y * 7.0).sin();
+        let hc = look.hair.map(|v| v * streak);
+        col = lerp3(col, hc, m);
+    }
+    col
+}
+
+/// A built albedo map for one identity.
+#[derive(Debug, Clone)]
+pub struct AlbedoMap {
+    /// TW*TH RGB texels.
+    pub texels: Vec<[f32; 3]>,
+    pub look: Look,
+}
+
+impl AlbedoMap {
+    /// Build the map for albedo coefficients `c` (length `N_ALBEDO`).
+    pub fn build(layout: &TextureLayout, c: &[f32]) -> AlbedoMap {
+        let look = Look::from_coeffs(c);
+        let mut var = vec![0.0f32; VAR * VAR * 3];
+        for (k, f) in layout.var_fields.iter().enumerate() {
+            let ck = c.get(N_ALBEDO_SEMANTIC + k).copied().unwrap_or(0.0);
+            if ck != 0.0 {
+                var.iter_mut().zip(f).for_each(|(v, b)| *v += ck * b);
+            }
+        }
+        let mut texels = Vec::with_capacity(TW * TH);
+        for j in 0..TH {
+            let gy =
+                ((j as f32 + 0.5) / TH as f32 * VAR as f32 - 0.5).clamp(0.0, VAR as f32 - 1.001);
+            let (y0, fy) = (gy.floor() as usize, gy.fract());
+            for i in 0..TW {
+                let gx = ((i as f32 + 0.5) / TW as f32 * VAR as f32 - 0.5)
+                    .clamp(0.0, VAR as f32 - 1.001);
+                let (x0, fx) = (gx.floor() as usize, gx.fract());
+                let at = |xx: usize, yy: usize, ch: usize| var[(yy * VAR + xx) * 3 + ch];
+                let v = [0, 1, 2].map(|ch| {
+                    let a = at(x0, y0, ch) * (1.0 - fx) + at(x0 + 1, y0, ch) * fx;
+                    let b = at(x0, y0 + 1, ch) * (1.0 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
+                    a * (1.0 - fy) + b * fy
+                });
+                texels.push(texel(&layout.chart[j * TW + i], &look, v));
+            }
+        }
+        AlbedoMap { texels, look }
+    }
+
+    /// Bilinear lookup at texture coordinates (s, t) in [0, 1].
+    #[inline]
+    pub fn sample(&self, s: f32, t: f32) -> [f32; 3] {
+        let x = (s * TW as f32 - 0.5).clamp(0.0, TW as f32 - 1.001);
+        let y = (t * TH as f32 - 0.5).clamp(0.0, TH as f32 - 1.001);
+        let (x0, y0) = (x as usize, y as usize);
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let i = y0 * TW + x0;
+        let (a, b, c, d) = (
+            self.texels[i],
+            self.texels[i + 1],
+            self.texels[i + TW],
+            self.texels[i + TW + 1],
+        );
+        let mut o = [0.0; 3];
+        for k in 0..3 {
+            let top = a[k] + (b[k] - a[k]) * fx;
+            let bot = c[k] + (d[k] - c[k]) * fx;
+            o[k] = top + (bot - top) * fy;
+        }
+        o
+    }
+}
+
+/// Per-image eye state: openness per eye (0 closed .. ~1.2 wide) and gaze offsets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EyeState {
+    pub open: [f32; 2],
+    pub gaze: [f32; 2],
+}
+
+impl EyeState {
+    pub fn from_expression(e: &[f32]) -> EyeState {
+        use super::bases::*;
+        let g = |i: usize| e.get(i).copied().unwrap_or(0.0);
+        let both = 0.35 * g(EXPR_EYES_CLOSED);
+        let open = |w: f32| (1.0 - both - 0.5 * w.max(0.0)).clamp(0.0, 1.2);
+        EyeState {
+            open: [open(g(EXPR_WINK_LEFT)), open(g(EXPR_WINK_RIGHT))],
+            gaze: [
+                (0.018 * g(EXPR_GAZE_X)).clamp(-0.04, 0.04),
+                (0.01 * g(EXPR_GAZE_Y)).clamp(-0.02, 0.02),
+            ],
+        }
+    }
+}
+
+/// Eye colour at chart position (x, y) and how strongly it covers the skin (0 = not at all).
+#[inline]
+pub fn eye(x: f32, y: f32, state: &EyeState, iris: [f32; 3]) -> ([f32; 3], f32) {
+    let ax = x.abs();
+    let ex = ax - 0.32;
+    let w = 0.135;
+    if ex.abs() > w * 1.15 || !(-0.08..0.12).contains(&y) {
+        return ([0.0; 3], 0.0);
+    }
+    let side = usize::from(x >= 0.0);
+    let open = state.open[side];
+    let q = (1.0 - (ex / w).powi(2)).max(0.0);
+    let tilt = 0.02 * ex;
+    let yu = 0.058 * q.sqrt() * open + tilt - 0.004 * (1.0 - open);
+    let yl = -0.036 * q.sqrt() * (0.4 + 0.6 * open.min(1.0)) + tilt * 0.5;
+    if y < yu && y > yl && q > 0.0 {
+        let gx = state.gaze[0] * if x < 0.0 { -1.0 } else { 1.0 };
+        let (dx, dy) = (ex - gx, y - state.gaze[1] - 0.004);
+        let r = (dx * dx + dy * dy).sqrt();
+        let mut c = if r < 0.021 {
+            [0.02, 0.02, 0.025]
+        } else if r < 0.05 {
+            let rim = smoothstep(0.036, 0.05, r);
+            iris.map(|v| v * (1.0 - 0.55 * rim))
+        } else {
+            let corner = 1.0 - 0.35 * (ex / w).powi(4);
+            [0.86 * corner, 0.83 * corner, 0.79 * corner]
+        };
+        let sp = gauss(dx + 0.015, dy - 0.016, 0.007, 0.007);
+        c = lerp3(c, [1.0, 1.0, 1.0], sp * 0.8);
+        let lid_shadow = 0.55 + 0.45 * smoothstep(0.0, 0.022, yu - y);
+        return (c.map(|v| v * lid_shadow), 1.0);
+    }
+    // lashes and lid creases just outside the opening
+    let lash = smoothstep(0.014, 0.0, y - yu) * smoothstep(w * 1.1, w * 0.7, ex.abs());
+    let lower = smoothstep(0.008, 0.0, yl - y) * smoothstep(w, w * 0.5, ex.abs()) * 0.35;
+    let crease = gauss(0.0, y - (yu + 0.04 + 0.02 * (1.0 - open)), 1.0, 0.008) * q * 0.2;
+    let wgt = if y >= yu {
+        (lash * 0.85).max(crease)
+    } else {
+        lower
+    };
+    ([0.05, 0.04, 0.04], wgt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skin_tone_spans_light_to_dark() {
+        let mut c = vec![0.0; N_ALBEDO];
+        c[0] = -2.0;
+        let light = Look::from_coeffs(&c).skin;
+        c[0] = 2.0;
+        let dark = Look::from_coeffs(&c).skin;
+        assert!(light.iter().sum::<f32>() > 2.0 * dark.iter().sum::<f32>());
+    }
+
+    #[test]
+    fn closed_eye_shows_no_sclera() {
+        let open = EyeState {
+            open: [1.0, 1.0],
+            gaze: [0.0, 0.0],
+        };
+        let shut = EyeState {
+            open: [0.0, 0.0],
+            gaze: [0.0, 0.0],
+        };
+        let (c, w) = eye(-0.32 - 0.08, 0.01, &open, [0.3, 0.2, 0.1]);
+        assert!(w == 1.0 && c[0] > 0.5, "sclera visible when open");
+        let (_, w) = eye(-0.32 - 0.08, 0.01, &shut, [0.3, 0.2, 0.1]);
+        assert!(w < 1.0, "no eyeball when closed");
+    }
+}

@@ -1,0 +1,281 @@
+//! `identity_mixup` (SynFace §3.2, DESIGN §9): for each image of identity i, with probability
+//! `prob`, pick a partner identity k != i and a mixing weight phi from a grid, and replace the
+//! identity shape and albedo coefficients by phi * c_i + (1 - phi) * c_k, keeping every other
+//! factor. Labels become (i, k, phi). `enabled = false` passes the latents through.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use synface_engine::{
+    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
+    StageError,
+};
+
+use crate::face::latent::{identity_coeffs, mix_identity, FaceLatent, LatentSet};
+use crate::face::{SampleConfig, MODEL_VERSION};
+
+/// The phi grid: `{ from, to, step }` or an explicit list.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum PhiGrid {
+    Range { from: f64, to: f64, step: f64 },
+    List(Vec<f64>),
+}
+
+impl PhiGrid {
+    /// The default grid {0, 0.05, ..., 1}.
+    pub fn default_grid() -> PhiGrid {
+        PhiGrid::Range {
+            from: 0.0,
+            to: 1.0,
+            step: 0.05,
+        }
+    }
+
+    /// The grid's values (each in [0, 1]).
+    pub fn values(&self) -> Result<Vec<f32>, String> {
+        let v: Vec<f64> = match self {
+            PhiGrid::List(v) => v.clone(),
+            PhiGrid::Range { from, to, step } => {
+                if step.is_nan() || *step <= 0.0 || to < from {
+                    return Err("phi range needs step > 0 and to >= from".into());
+                }
+                let n = ((to - from) / step + 1e-9).floor() as usize;
+                if n > 100_000 {
+                    return Err("phi grid has too many values".into());
+                }
+                (0..=n).map(|i| from + i as f64 * step).collect()
+            }
+        };
+        if v.is_empty() || v.iter().any(|x| !(0.0..=1.0).contains(x)) {
+            return Err("phi values must be non-empty and within [0, 1]".into());
+        }
+        Ok(v.into_iter().map(|x| x as f32).collect())
+    }
+}
+
+/// `enabled`: a boolean, or a sweep value such as "identity"/"none".
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Switch {
+    Bool(bool),
+    Name(String),
+}
+
+impl From<bool> for Switch {
+    fn from(b: bool) -> Self {
+        Switch::Bool(b)
+    }
+}
+
+impl Switch {
+    pub fn on(&self) -> Result<bool, String> {
+        match self {
+            Switch::Bool(b) => Ok(*b),
+            Switch::Name(s) => match s.as_str() {
+                "true" | "on" | "identity" | "yes" => Ok(true),
+                "false" | "off" | "none" | "no" => Ok(false),
+                _ => Err(format!(
+                    "enabled = `{s}`: expected true/false, \"identity\" or \"none\""
+                )),
+            },
+        }
+    }
+}
+
+synface_engine::stage_params! {
+    /// Parameters of `identity_mixup`.
+    pub struct IdentityMixupParams {
+        /// probability that an image is mixed
+        prob: f64 = 1.0,
+        /// grid of mixing weights for the image's own identity
+        phi: PhiGrid = PhiGrid::default_grid(),
+        /// false (or "none") passes the latents through unchanged
+        enabled: Switch = true,
+    }
+}
+
+/// Mix a latent set (the stage's work, callable without an engine).
+pub fn mix_set(
+    set: &LatentSet,
+    prob: f64,
+    grid: &[f32],
+    seed: u64,
+) -> Result<LatentSet, StageError> {
+    let classes = set.identity_ids.len();
+    if classes < 2 {
+        return Err(StageError::Input(
+            "identity mixup needs at least two identities".into(),
+        ));
+    }
+    // the partner's identity coefficients: recomputed from its global id at the latents' scale
+    // would lose custom scales, so take them from its first image in the set
+    let mut first: Vec<Option<usize>> = vec![None; classes];
+    for (i, &l) in set.label_a.iter().enumerate() {
+        let slot = &mut first[l as usize];
+        if slot.is_none() && set.phi[i] == 1.0 {
+            *slot = Some(i);
+        }
+    }
+    let cfg = SampleConfig::default();
+    let parent = |c: usize| -> FaceLatent {
+        match first[c] {
+            Some(i) => set.latents[i].clone(),
+            None => FaceLatent::neutral(set.identity_ids[c], &cfg),
+        }
+    };
+    let mut out = set.clone();
+    for i in 0..set.len() {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(crate::face::seed_of("synface-mixup", &[seed, i as u64]));
+        if !rng.random_bool(prob.clamp(0.0, 1.0)) {
+            continue;
+        }
+        let a = set.label_a[i] as usize;
+        let mut k = rng.random_range(0..classes - 1);
+        if k >= a {
+            k += 1;
+        }
+        let phi = grid[rng.random_range(0..grid.len())];
+        out.latents[i] = mix_identity(&set.latents[i], &parent(k), phi);
+        out.label_b[i] = k as i64;
+        out.phi[i] = phi;
+    }
+    Ok(out)
+}
+
+/// The `identity_mixup` stage kind.
+pub struct IdentityMixup;
+
+impl Stage for IdentityMixup {
+    fn kind(&self) -> &'static str {
+        "identity_mixup"
+    }
+    fn version(&self) -> u32 {
+        MODEL_VERSION
+    }
+    fn about(&self) -> &'static str {
+        "mix identity shape and albedo coefficients with a partner identity (labels i, k, phi)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        IdentityMixupParams::specs()
+    }
+    fn inputs(&self) -> Vec<PortSpec> {
+        vec![PortSpec {
+            name: "input",
+            kind: "latents",
+            optional: false,
+            gather: false,
+        }]
+    }
+    fn output(&self) -> &'static str {
+        "latents"
+    }
+    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
+        let mut issues = Vec::new();
+        if let Some(Ok(g)) = params.get("phi").map(|v| v.clone().try_into::<PhiGrid>()) {
+            if let Err(m) = g.values() {
+                issues.push(ParamIssue {
+                    param: "phi".into(),
+                    message: m,
+                });
+            }
+        }
+        if let Some(Ok(s)) = params
+            .get("enabled")
+            .map(|v| v.clone().try_into::<Switch>())
+        {
+            if let Err(m) = s.on() {
+                issues.push(ParamIssue {
+                    param: "enabled".into(),
+                    message: m,
+                });
+            }
+        }
+        if let Some(p) = params.get("prob").and_then(toml::Value::as_float) {
+            if !(0.0..=1.0).contains(&p) {
+                issues.push(ParamIssue {
+                    param: "prob".into(),
+                    message: "prob must be within [0, 1]".into(),
+                });
+            }
+        }
+        issues
+    }
+    fn resources(&self, _params: &ParamTable) -> Resources {
+        Resources {
+            threads: 1,
+            gpu: false,
+            mem_mb: 512,
+        }
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        let p: IdentityMixupParams = ctx.params()?;
+        let set = LatentSet::from_artifact(ctx.input("input")?)?;
+        let on = p.enabled.on().map_err(StageError::Param)?;
+        let grid = p.phi.values().map_err(StageError::Param)?;
+        let out = if on {
+            mix_set(&set, p.prob, &grid, ctx.seed)?
+        } else {
+            set
+        };
+        let mixed = out.phi.iter().filter(|&&f| f < 1.0).count();
+        let mut a = out.to_artifact()?;
+        a.set_metrics(&serde_json::json!({ "images": out.len(), "mixed": mixed, "enabled": on }));
+        Ok(a)
+    }
+}
+
+/// Identity coefficients of a global id at default scales (re-exported for tests and tools).
+pub fn parent_coeffs(id: u64) -> ([f32; crate::face::N_SHAPE], [f32; crate::face::N_ALBEDO]) {
+    identity_coeffs(id, &SampleConfig::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::latent::sample_latent;
+
+    fn set() -> LatentSet {
+        let cfg = SampleConfig::default();
+        LatentSet {
+            latents: (0..6)
+                .map(|i| sample_latent(i / 2, i % 2, 1, &cfg))
+                .collect(),
+            label_a: vec![0, 0, 1, 1, 2, 2],
+            label_b: vec![0, 0, 1, 1, 2, 2],
+            phi: vec![1.0; 6],
+            identity_ids: vec![0, 1, 2],
+        }
+    }
+
+    #[test]
+    fn phi_one_and_zero_give_the_parents() {
+        let s = set();
+        let one = mix_set(&s, 1.0, &[1.0], 3).unwrap();
+        for (a, b) in one.latents.iter().zip(&s.latents) {
+            assert_eq!((a.shape, a.albedo), (b.shape, b.albedo));
+        }
+        let zero = mix_set(&s, 1.0, &[0.0], 3).unwrap();
+        for i in 0..s.len() {
+            let k = zero.label_b[i];
+            assert_ne!(k, zero.label_a[i], "partner differs from self");
+            let (ps, pa) = parent_coeffs(k as u64);
+            assert_eq!((zero.latents[i].shape, zero.latents[i].albedo), (ps, pa));
+            // every non-identity factor is the image's own
+            assert_eq!(zero.latents[i].pose, s.latents[i].pose);
+            assert_eq!(zero.latents[i].expression, s.latents[i].expression);
+            assert_eq!(zero.phi[i], 0.0);
+        }
+    }
+
+    #[test]
+    fn grid_and_switch() {
+        assert_eq!(PhiGrid::default_grid().values().unwrap().len(), 21);
+        assert!(PhiGrid::List(vec![1.5]).values().is_err());
+        assert!(!Switch::Name("none".into()).on().unwrap());
+        assert!(Switch::Name("identity".into()).on().unwrap());
+        let s = set();
+        let none = mix_set(&s, 0.0, &[0.5], 1).unwrap();
+        assert_eq!(none, s);
+    }
+}

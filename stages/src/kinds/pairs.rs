@@ -1,0 +1,253 @@
+//! Stage kind `pairs`: the verification protocol of a test set, as an artifact of type
+//! `"pairs"`: `pairs.json` ([`PairSet`]: fold, i, j, label) and the published `pairs.txt`
+//! (LFW format). Either generated LFW-style from the dataset's labels (seeded, scaled down
+//! for small sets) or read from an LFW `pairs.txt` resolved through the dataset's `sources`.
+
+use std::path::Path;
+
+use synface_engine::{
+    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
+    StageError,
+};
+
+use crate::dataset::Dataset;
+use crate::verify::lfw::{self, ImageRef};
+use crate::verify::pairs::{from_lfw, generate, pair_line_numbers, PairSet};
+
+synface_engine::stage_params! {
+    /// Parameters of `pairs`.
+    pub struct PairsParams {
+        /// number of identity-disjoint folds (generated protocol)
+        folds: u64 = 10u64,
+        /// matched (and mismatched) pairs per fold; scaled down when the set is small
+        per_fold: u64 = 300u64,
+        /// LFW pairs.txt to read instead of generating ("" = generate)
+        file: String = "",
+    }
+}
+
+/// The `pairs` stage kind.
+pub struct Pairs;
+
+/// Artifact type of this kind's output.
+pub const PAIRS: &str = "pairs";
+
+/// Decode the pair list of a `pairs` artifact.
+pub fn pair_set(a: &Artifact) -> Result<PairSet, StageError> {
+    serde_json::from_slice(a.get("pairs.json")?)
+        .map_err(|e| StageError::Input(format!("pairs.json: {e}")))
+}
+
+/// LFW-style names of a dataset's images: class name (or `id<identity>` / `class<label>`) and
+/// the 1-based position of the image within its class.
+fn image_names(d: &Dataset) -> Vec<ImageRef> {
+    let mut count = vec![0u32; d.info.num_classes];
+    d.label_a
+        .iter()
+        .map(|&l| {
+            let c = l as usize;
+            count[c] += 1;
+            let name = match (d.info.class_names.get(c), d.info.identity_ids.get(c)) {
+                (Some(n), _) => n.replace(char::is_whitespace, "_"),
+                (None, Some(id)) => format!("id{id}"),
+                (None, None) => format!("class{c}"),
+            };
+            ImageRef {
+                name,
+                number: count[c],
+            }
+        })
+        .collect()
+}
+
+impl Stage for Pairs {
+    fn kind(&self) -> &'static str {
+        "pairs"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "LFW-style verification pairs of a test set (generated, or read from pairs.txt)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        PairsParams::specs()
+    }
+    fn inputs(&self) -> Vec<PortSpec> {
+        vec![PortSpec {
+            name: "input",
+            kind: "dataset",
+            optional: false,
+            gather: false,
+        }]
+    }
+    fn output(&self) -> &'static str {
+        PAIRS
+    }
+    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
+        let mut issues = Vec::new();
+        for k in ["folds", "per_fold"] {
+            if params.get(k).and_then(toml::Value::as_integer) == Some(0) {
+                issues.push(ParamIssue {
+                    param: k.into(),
+                    message: format!("{k} must be at least 1"),
+                });
+            }
+        }
+        if let Some(f) = params.get("file").and_then(toml::Value::as_str) {
+            if !f.is_empty() && !Path::new(f).is_file() {
+                issues.push(ParamIssue {
+                    param: "file".into(),
+                    message: format!("pairs file `{f}` does not exist"),
+                });
+            }
+        }
+        issues
+    }
+    fn resources(&self, _params: &ParamTable) -> Resources {
+        Resources {
+            threads: 1,
+            gpu: false,
+            mem_mb: 512,
+        }
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        let p: PairsParams = ctx.params()?;
+        let d = Dataset::from_artifact(ctx.input("input")?)?;
+        let (set, text) = if p.file.is_empty() {
+            // Unmixed images only: their class is label_a.
+            let classes: Vec<Option<i64>> = (0..d.len())
+                .map(|k| (d.phi[k] >= 1.0 || d.label_a[k] == d.label_b[k]).then_some(d.label_a[k]))
+                .collect();
+            let set = generate(&classes, p.folds as usize, p.per_fold as usize, ctx.seed)
+                .map_err(|e| StageError::Input(e.to_string()))?;
+            let text = set.to_lfw(&image_names(&d)).to_text();
+            (set, text)
+        } else {
+            let text = std::fs::read_to_string(&p.file)?;
+            let l = lfw::parse(&text).map_err(|e| StageError::Input(format!("{}: {e}", p.file)))?;
+            if d.info.sources.len() != d.len() {
+                return Err(StageError::Input(
+                    "the dataset has no image sources (`sources`) to resolve pairs.txt names against".into(),
+                ));
+            }
+            let set = from_lfw(&l, &pair_line_numbers(&text), &d.info.sources)
+                .map_err(|e| StageError::Input(format!("{}: {e}", p.file)))?;
+            (set, text)
+        };
+        let mut a = Artifact::new();
+        a.add(
+            "pairs.json",
+            serde_json::to_vec(&set).map_err(StageError::msg)?,
+        );
+        a.publish("pairs.txt", text.into_bytes());
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{DatasetInfo, Domain};
+    use std::collections::BTreeMap;
+    use synface_engine::{CancelToken, InputArtifact, NoCheckpoints, NoProgress};
+
+    pub(crate) fn small_dataset(sources: bool) -> Dataset {
+        let n = 24; // 8 classes x 3 images, 2x2
+        Dataset {
+            info: DatasetInfo {
+                domain: Domain::Real,
+                num_classes: 8,
+                height: 2,
+                width: 2,
+                class_names: (0..8).map(|c| format!("P{c}")).collect(),
+                identity_ids: vec![],
+                sources: if sources {
+                    (0..n)
+                        .map(|k| format!("P{0}/P{0}_{1:04}.jpg", k / 3, k % 3 + 1))
+                        .collect()
+                } else {
+                    vec![]
+                },
+            },
+            images: (0..n * 12).map(|v| v as u8).collect(),
+            label_a: (0..n as i64).map(|k| k / 3).collect(),
+            label_b: (0..n as i64).map(|k| k / 3).collect(),
+            phi: vec![1.0; n],
+            landmarks: None,
+        }
+    }
+
+    fn run(d: &Dataset, params: ParamTable, seed: u64) -> Result<Artifact, StageError> {
+        let mut inputs = BTreeMap::new();
+        inputs.insert(
+            "input".to_string(),
+            vec![InputArtifact {
+                stage: "data".into(),
+                point_ids: vec![],
+                point: BTreeMap::new(),
+                artifact: d.to_artifact()?,
+            }],
+        );
+        let mut full: ParamTable = PairsParams::specs()
+            .into_iter()
+            .filter_map(|s| Some((s.name.to_string(), s.default?)))
+            .collect();
+        full.extend(params);
+        let cancel = CancelToken::new();
+        let ctx = RunCtx {
+            stage: "pairs",
+            params: &full,
+            inputs,
+            seed,
+            device: synface_engine::Device::Cpu,
+            threads: 1,
+            progress: &NoProgress,
+            cancel: &cancel,
+            checkpoints: &NoCheckpoints,
+        };
+        Pairs.run(&ctx)
+    }
+
+    #[test]
+    fn generates_and_round_trips_through_pairs_txt() {
+        let d = small_dataset(true);
+        let mut p = ParamTable::new();
+        p.insert("folds".into(), toml::Value::Integer(2));
+        let a = run(&d, p.clone(), 3).unwrap();
+        let set = pair_set(&a).unwrap();
+        assert_eq!(set.folds, 2);
+        assert!(set.per_fold >= 1 && set.per_fold <= 300);
+        assert!(a.published.contains("pairs.txt"));
+        // Reading the published pairs.txt back through the sources gives the same pairs.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pairs.txt");
+        std::fs::write(&f, a.get("pairs.txt").unwrap()).unwrap();
+        p.insert("file".into(), toml::Value::String(f.display().to_string()));
+        let b = run(&d, p, 99).unwrap();
+        assert_eq!(pair_set(&b).unwrap(), set);
+        // The default 10 folds need 20 classes; this set has 8.
+        let e = run(&d, ParamTable::new(), 3).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("10 folds"), "{e}");
+    }
+
+    #[test]
+    fn pairs_txt_needs_sources() {
+        let d = small_dataset(false);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pairs.txt");
+        std::fs::write(&f, "1 1\nP0 1 2\nP0 1 P1 1\n").unwrap();
+        let mut p = ParamTable::new();
+        p.insert("file".into(), toml::Value::String(f.display().to_string()));
+        assert!(run(&d, p, 0).unwrap_err().to_string().contains("sources"));
+        assert!(!Pairs
+            .check(
+                &[(
+                    "file".to_string(),
+                    toml::Value::String("/nonexistent/pairs.txt".into())
+                )]
+                .into()
+            )
+            .is_empty());
+    }
+}

@@ -1,0 +1,173 @@
+//! Stage kind `verify`: embeds the test set with a trained model (optionally adding each
+//! image's mirror's embedding), scores the `pairs` protocol with cosine similarity through
+//! synface-kernels (GPU when the scheduler gave one and it loads, else CPU) and publishes
+//! `metrics.json`, `scores.csv`, `roc.csv` and `embeddings.safetensors` (artifact type
+//! `"verification"`). Checks that test identities are disjoint from training identities when
+//! an optional `train` dataset is connected and both carry `identity_ids`.
+
+use synface_engine::{
+    Artifact, Device, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
+    Stage, StageError,
+};
+use synface_kernels::Backend;
+
+use super::pairs::{pair_set, PAIRS};
+use crate::dataset::Dataset;
+use crate::verify::run::{shared_identities, verify, Embed, Verified};
+
+synface_engine::stage_params! {
+    /// Parameters of `verify`.
+    pub struct VerifyParams {
+        /// add the embedding of each image's horizontal mirror
+        flip: bool = true,
+        /// at most this many embeddings in embeddings.safetensors
+        max_embeddings: u64 = 1000u64,
+        /// test identities seen in training: "fail", "warn" or "off"
+        disjoint: String = "fail",
+    }
+}
+
+/// The `verify` stage kind.
+pub struct Verify;
+
+fn publish(
+    a: &mut Artifact,
+    v: &Verified,
+    set: &crate::verify::pairs::PairSet,
+    extra: serde_json::Value,
+) -> Result<(), StageError> {
+    let mut m = v.metrics.to_json();
+    if let (Some(o), serde_json::Value::Object(e)) = (m.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    a.set_metrics(&m);
+    a.publish("scores.csv", v.scores_csv(set).into_bytes());
+    a.publish("roc.csv", v.roc.to_csv().into_bytes());
+    a.publish("embeddings.safetensors", v.embeddings_safetensors()?);
+    Ok(())
+}
+
+impl Stage for Verify {
+    fn kind(&self) -> &'static str {
+        "verify"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn about(&self) -> &'static str {
+        "LFW-protocol verification of a model on a test set: accuracy, ROC, AUC, EER, TAR@FAR"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        VerifyParams::specs()
+    }
+    fn inputs(&self) -> Vec<PortSpec> {
+        vec![
+            PortSpec {
+                name: "model",
+                kind: "model",
+                optional: false,
+                gather: false,
+            },
+            PortSpec {
+                name: "data",
+                kind: "dataset",
+                optional: false,
+                gather: false,
+            },
+            PortSpec {
+                name: "pairs",
+                kind: PAIRS,
+                optional: false,
+                gather: false,
+            },
+            PortSpec {
+                name: "train",
+                kind: "dataset",
+                optional: true,
+                gather: false,
+            },
+        ]
+    }
+    fn output(&self) -> &'static str {
+        "verification"
+    }
+    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
+        match params.get("disjoint").and_then(toml::Value::as_str) {
+            Some("fail" | "warn" | "off") | None => Vec::new(),
+            Some(v) => vec![ParamIssue {
+                param: "disjoint".into(),
+                message: format!("`{v}` is not one of \"fail\", \"warn\", \"off\""),
+            }],
+        }
+    }
+    fn resources(&self, _params: &ParamTable) -> Resources {
+        Resources {
+            threads: 2,
+            gpu: true,
+            mem_mb: 2048,
+        }
+    }
+    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        let p: VerifyParams = ctx.params()?;
+        let data = Dataset::from_artifact(ctx.input("data")?)?;
+        let set = pair_set(ctx.input("pairs")?)?;
+        if p.disjoint != "off" {
+            if let Some(t) = ctx.input_opt("train") {
+                let train = Dataset::from_artifact(t)?;
+                let shared = shared_identities(&data.info, &data.label_a, &train.info);
+                if !shared.is_empty() {
+                    let msg = format!(
+                        "{} test identities also occur in training (e.g. {:?}); test pairs must use unseen identities",
+                        shared.len(),
+                        &shared[..shared.len().min(5)]
+                    );
+                    if p.disjoint == "fail" {
+                        return Err(StageError::Input(msg));
+                    }
+                    tracing::warn!("{msg}");
+                }
+            }
+        }
+        ctx.progress.set_message("embedding test images");
+        let model = crate::nn::embedder::Embedder::from_artifact(ctx.input("model")?, ctx.device)?;
+        let backend = Backend::select(match ctx.device {
+            Device::Cuda(i) => Some(i),
+            Device::Cpu => None,
+        });
+        ctx.cancel.check()?;
+        let v = verify(
+            &model as &dyn Embed,
+            &data,
+            &set,
+            p.flip,
+            &backend,
+            p.max_embeddings as usize,
+        )?;
+        let mut a = Artifact::new();
+        let extra = serde_json::json!({
+            "test_domain": serde_json::to_value(data.info.domain).map_err(StageError::msg)?,
+            "pairs": set.pairs.len(),
+            "folds": set.folds,
+            "flip": p.flip,
+            "kernels": backend.describe(),
+        });
+        publish(&mut a, &v, &set, extra)?;
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_and_checks() {
+        assert_eq!(Verify.inputs().len(), 4);
+        assert_eq!(Verify.output(), "verification");
+        let bad: ParamTable =
+            [("disjoint".to_string(), toml::Value::String("maybe".into()))].into();
+        assert_eq!(Verify.check(&bad).len(), 1);
+        let ok: ParamTable = [("disjoint".to_string(), toml::Value::String("warn".into()))].into();
+        assert!(Verify.check(&ok).is_empty());
+    }
+}

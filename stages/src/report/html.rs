@@ -1,0 +1,210 @@
+//! Assembles `report.md` (links to the plot files beside it) and a self-contained
+//! `report.html` (plots inlined as SVG, contact sheets as base64 PNG data URIs).
+
+use super::plots::Figure;
+use super::table::{display_rows, markdown, Group};
+use super::{RunResult, Sheet, PROXY_LABEL};
+
+/// The pieces of a report document.
+pub struct Document<'a> {
+    pub title: &'a str,
+    pub groups: &'a [Group],
+    pub figures: &'a [Figure],
+    pub sheets: &'a [Sheet],
+    pub runs: &'a [RunResult],
+}
+
+impl Document<'_> {
+    /// Whether photo-proxy data appears anywhere (domains, axis values, sheet captions).
+    fn mentions_proxy(&self) -> bool {
+        self.groups.iter().any(|g| {
+            g.label.contains(PROXY_LABEL) || g.domain.as_deref().is_some_and(super::is_proxy_name)
+        }) || self.sheets.iter().any(|s| s.caption.contains(PROXY_LABEL))
+    }
+
+    fn summary(&self) -> String {
+        let best = self
+            .groups
+            .iter()
+            .max_by(|a, b| a.accuracy.mean.total_cmp(&b.accuracy.mean));
+        let mut s = format!(
+            "{} runs in {} groups (mean ± std over seed replicates).",
+            self.runs.len(),
+            self.groups.len()
+        );
+        if let Some(b) = best {
+            s.push_str(&format!(
+                " Best: {} at {:.2}% accuracy.",
+                b.label,
+                100.0 * b.accuracy.mean
+            ));
+        }
+        s
+    }
+
+    fn proxy_note(&self) -> Option<String> {
+        self.mentions_proxy().then(|| {
+            format!(
+                "Note: \"photo\" data in this report is a {PROXY_LABEL}, rendered by synface's face model with a \
+                 shifted appearance; it is not a real-photo benchmark."
+            )
+        })
+    }
+
+    /// `report.md`.
+    pub fn markdown(&self) -> String {
+        let mut md = format!("# {}\n\n{}\n\n", self.title, self.summary());
+        if let Some(n) = self.proxy_note() {
+            md.push_str(&format!("> {n}\n\n"));
+        }
+        md.push_str("## Results\n\n");
+        md.push_str(&markdown(self.groups));
+        md.push_str("\nAccuracy: LFW-style 10-fold protocol; `fold std` is the spread over folds, `±` the spread over seeds.\n");
+        if !self.figures.is_empty() {
+            md.push_str("\n## Figures\n\n");
+            for f in self.figures {
+                md.push_str(&format!(
+                    "### {}\n\n![{}]({}.svg)\n\n",
+                    f.caption, f.caption, f.name
+                ));
+            }
+        }
+        if !self.sheets.is_empty() {
+            md.push_str("## Contact sheets\n\n");
+            for (i, s) in self.sheets.iter().enumerate() {
+                md.push_str(&format!(
+                    "![{}](sheet_{i}.png)\n\n{}\n\n",
+                    s.caption, s.caption
+                ));
+            }
+        }
+        md
+    }
+
+    /// `report.html` (no external resources).
+    pub fn html(&self) -> String {
+        let mut h =
+            String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+        h.push_str(&format!("<title>{}</title>\n", esc(self.title)));
+        h.push_str(
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+             table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\
+             th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}\
+             figure{margin:1.5em 0}figcaption{font-size:14px;color:#555}.note{background:#fff6d5;padding:.6em 1em;border-left:4px solid #e0b000}\
+             svg{max-width:100%;height:auto}</style>\n</head><body>\n",
+        );
+        h.push_str(&format!(
+            "<h1>{}</h1>\n<p>{}</p>\n",
+            esc(self.title),
+            esc(&self.summary())
+        ));
+        if let Some(n) = self.proxy_note() {
+            h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(&n)));
+        }
+        h.push_str("<h2>Results</h2>\n<table>\n<tr>");
+        let (header, rows) = display_rows(self.groups);
+        for c in &header {
+            h.push_str(&format!("<th>{}</th>", esc(c)));
+        }
+        h.push_str("</tr>\n");
+        for r in rows {
+            h.push_str("<tr>");
+            for c in r {
+                h.push_str(&format!("<td>{}</td>", esc(&c)));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+        if !self.figures.is_empty() {
+            h.push_str("<h2>Figures</h2>\n");
+            for f in self.figures {
+                h.push_str(&format!(
+                    "<figure id=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
+                    esc(&f.name),
+                    strip_xml_decl(&f.svg),
+                    esc(&f.caption)
+                ));
+            }
+        }
+        if !self.sheets.is_empty() {
+            h.push_str("<h2>Contact sheets</h2>\n");
+            for s in self.sheets {
+                h.push_str(&format!(
+                    "<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>\n",
+                    esc(&s.caption),
+                    base64(&s.png)
+                ));
+            }
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
+}
+
+/// Escape text for HTML.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn strip_xml_decl(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+/// Standard base64 (RFC 4648, with padding).
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_known_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe]), "//4=");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+        assert_eq!(
+            strip_xml_decl("<?xml version=\"1.0\"?>\n<svg x>"),
+            "<svg x>"
+        );
+    }
+}
