@@ -1,4 +1,396 @@
 //! The `synface` command line: a thin layer over synface-engine and synface-stages.
-fn main() {
-    let _ = synface_stages::registry();
+//! Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline or usage, 3 cache or I/O fault,
+//! 130 interrupted.
+
+mod faces_cmd;
+mod plan_cmd;
+mod reporter;
+mod show;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use synface_engine::cache::{Cache, GcOptions};
+use synface_engine::gpu::GpuInfo;
+use synface_engine::run::{run_plan, RunOptions};
+use synface_engine::scheduler::SchedOptions;
+use synface_engine::{CancelToken, Plan, Registry};
+
+#[derive(Parser)]
+#[command(
+    name = "synface",
+    version,
+    about = "Declarative face-recognition experiments on synthetic faces"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct CacheArgs {
+    /// Cache directory [env: SYNFACE_CACHE] [default: .synface]
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Seconds to wait for another process using the cache (0: fail at once)
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    wait: u64,
+}
+
+impl CacheArgs {
+    fn dir(&self) -> PathBuf {
+        self.cache
+            .clone()
+            .or_else(|| std::env::var_os("SYNFACE_CACHE").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".synface"))
+    }
+    fn open(&self) -> Result<Cache, Failure> {
+        Cache::open(&self.dir(), Duration::from_secs(self.wait)).map_err(|e| Failure::Io(e.into()))
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline: every stage instance is served from the cache or computed
+    Run {
+        file: PathBuf,
+        /// Override a parameter: `stage.param=value` (repeatable)
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        /// CPU threads shared by running stages [default: all cores]
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// GPUs to use [default: detected]
+        #[arg(long)]
+        gpus: Option<usize>,
+        /// Memory budget over the stages' estimates, MiB (0: unlimited)
+        #[arg(long, value_name = "MIB", default_value_t = 0)]
+        mem: u64,
+        /// Stop everything at the first failing stage
+        #[arg(long)]
+        fail_fast: bool,
+        /// Rerun this stage's instances even when cached (repeatable)
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Runs directory
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        runs: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Show every stage instance: sweep points, key prefix, cached | pending (and why)
+    Plan {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        /// Say why each pending instance must run
+        #[arg(long)]
+        explain: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Results of the pipeline's last run across sweep points
+    Show {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        runs: PathBuf,
+    },
+    /// Remove cache entries no kept run references
+    Gc {
+        /// Only print what would be freed
+        #[arg(long)]
+        dry_run: bool,
+        /// Runs kept per pipeline
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        keep_last: usize,
+        /// Keep every run of this pipeline (repeatable)
+        #[arg(long, value_name = "PIPELINE")]
+        pin: Vec<String>,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Cache maintenance
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Render synthetic faces straight from the face model (a contact sheet or an image folder)
+    Render(faces_cmd::RenderArgs),
+    /// Write a cached dataset (a stage's output) as an image folder or a safetensors file
+    Export(faces_cmd::ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Rebuild the sled index from the manifest files under actions/
+    Rebuild,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Why a command did not succeed; each maps to an exit code.
+enum Failure {
+    /// Invalid pipeline or usage (2); the message is printed as is.
+    Usage(String),
+    /// Cache or I/O fault (3).
+    Io(anyhow::Error),
+    /// A finished run's own exit code (1 or 130).
+    Code(u8),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+/// The stage kinds: synface-stages, plus the testkit kinds when `SYNFACE_TESTKIT=1`.
+fn registry() -> Registry {
+    let mut r = synface_stages::registry();
+    if std::env::var("SYNFACE_TESTKIT").is_ok_and(|v| v == "1") {
+        synface_engine::testkit::register(&mut r);
+    }
+    r
+}
+
+/// The CUDA devices the kernels crate can reach (none without a driver). Setting
+/// `SYNFACE_NO_GPU=1` skips the query.
+fn detect_gpus() -> GpuInfo {
+    if std::env::var("SYNFACE_NO_GPU").is_ok_and(|v| v == "1") {
+        return GpuInfo::none();
+    }
+    let (count, mem_mb) = synface_kernels::Backend::gpu_inventory();
+    GpuInfo { count, mem_mb }
+}
+
+fn load(file: &Path, set: &[String], reg: &Registry) -> Result<Plan, Failure> {
+    synface_engine::load_plan(file, set, reg).map_err(|d| Failure::Usage(d.to_string()))
+}
+
+fn install_ctrlc(token: CancelToken) {
+    static PRESSES: AtomicUsize = AtomicUsize::new(0);
+    let result = ctrlc::set_handler(move || {
+        if PRESSES.fetch_add(1, Ordering::SeqCst) == 0 {
+            eprintln!(
+                "\ninterrupted: stopping running stages (press Ctrl-C again to abort at once)"
+            );
+            token.cancel();
+        } else {
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not install the Ctrl-C handler");
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_run(
+    file: &Path,
+    set: &[String],
+    jobs: Option<usize>,
+    gpus: Option<usize>,
+    mem: u64,
+    fail_fast: bool,
+    force: Vec<String>,
+    runs: PathBuf,
+    cache: &CacheArgs,
+) -> Result<(), Failure> {
+    let reg = registry();
+    let plan = load(file, set, &reg)?;
+    let unknown: Vec<&String> = force
+        .iter()
+        .filter(|f| !plan.instances.iter().any(|i| &i.stage == *f))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--force: no stage named {unknown:?} in {}",
+            file.display()
+        )));
+    }
+    let mut sched = SchedOptions {
+        mem_mb: mem,
+        fail_fast,
+        force: force.into_iter().collect(),
+        ..SchedOptions::default()
+    };
+    if let Some(j) = jobs {
+        sched.jobs = j.max(1);
+    }
+    sched.gpus = match gpus {
+        Some(n) => GpuInfo {
+            count: n,
+            ..detect_gpus()
+        },
+        None => detect_gpus(),
+    };
+    let opts = RunOptions {
+        cache_dir: cache.dir(),
+        runs_dir: runs,
+        wait: Duration::from_secs(cache.wait),
+        sched,
+    };
+    let cancel = CancelToken::new();
+    install_ctrlc(cancel.clone());
+    let reporter = reporter::Reporter::new();
+    let summary =
+        run_plan(&plan, &reg, &opts, &reporter, &cancel).map_err(|e| Failure::Io(e.into()))?;
+    let s = &summary.report.stats;
+    println!(
+        "{}: ran {}, cached {}, failed {}, skipped {}, cancelled {} in {:.2}s (peak {} threads, {} GPUs)",
+        plan.name, s.ran, s.cached, s.failed, s.skipped, s.cancelled, s.secs, s.peak_threads, s.peak_gpus
+    );
+    println!(
+        "cache {}: {} hits, {} misses, {} corrupt, {:.1} MiB written, {:.1} MiB read",
+        opts.cache_dir.display(),
+        s.cache.hits,
+        s.cache.misses,
+        s.cache.corrupt,
+        mib(s.cache.bytes_written),
+        mib(s.cache.bytes_read)
+    );
+    println!(
+        "results: {}",
+        summary.run_dir.join("results.json").display()
+    );
+    if let Some(fault) = &summary.report.io_fault {
+        eprintln!("error: {fault}");
+    }
+    match summary.exit_code() {
+        0 => Ok(()),
+        3 => Err(Failure::Io(anyhow::anyhow!(
+            "a cache or I/O fault stopped some stages"
+        ))),
+        code => Err(Failure::Code(code as u8)),
+    }
+}
+
+fn cmd_show(file: &Path, format: Format, runs: &Path) -> Result<(), Failure> {
+    let src = std::fs::read_to_string(file).map_err(|e| {
+        Failure::Usage(format!(
+            "{}: cannot read pipeline file: {e}",
+            file.display()
+        ))
+    })?;
+    let name = synface_engine::layout::pipeline_name(&src)
+        .ok_or_else(|| Failure::Usage(format!("{}: no `[pipeline] name`", file.display())))?;
+    let dir = synface_engine::layout::run_dir(runs, &name);
+    let rows = synface_engine::layout::read_results(&dir).with_context(|| {
+        format!(
+            "no results for `{name}` yet: run `synface run {}` first",
+            file.display()
+        )
+    })?;
+    let out = match format {
+        Format::Table => show::table(&rows),
+        Format::Csv => show::csv(&rows),
+        Format::Json => serde_json::to_string_pretty(&rows).context("serialising results")? + "\n",
+    };
+    print!("{out}");
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run {
+            file,
+            set,
+            jobs,
+            gpus,
+            mem,
+            fail_fast,
+            force,
+            runs,
+            cache,
+        } => cmd_run(&file, &set, jobs, gpus, mem, fail_fast, force, runs, &cache),
+        Command::Plan {
+            file,
+            set,
+            explain,
+            cache,
+        } => {
+            let reg = registry();
+            let plan = load(&file, &set, &reg)?;
+            let cache = cache.open()?;
+            print!("{}", plan_cmd::render(&plan, &cache, explain)?);
+            Ok(())
+        }
+        Command::Show { file, format, runs } => cmd_show(&file, format, &runs),
+        Command::Gc {
+            dry_run,
+            keep_last,
+            pin,
+            cache,
+        } => {
+            let c = cache.open()?;
+            let report = c
+                .gc(&GcOptions {
+                    dry_run,
+                    keep_last,
+                    pins: pin,
+                })
+                .context("gc")?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Cache {
+            action: CacheAction::Rebuild,
+            cache,
+        } => {
+            let c = cache.open()?;
+            let r = c.rebuild().context("rebuilding the cache index")?;
+            println!(
+                "index rebuilt: {} actions, {} runs, {} unusable manifests dropped",
+                r.actions, r.runs, r.dropped
+            );
+            Ok(())
+        }
+        Command::Render(a) => faces_cmd::cmd_render(a),
+        Command::Export(a) => faces_cmd::cmd_export(a),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Code(c)) => ExitCode::from(c),
+    }
 }

@@ -1,0 +1,255 @@
+//! `synface render` (faces straight from the model) and `synface export` (a cached dataset
+//! artifact written out as an image folder or a safetensors file).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use synface_engine::cache::{hex, parse_hex, ActionManifest, Cache};
+use synface_engine::run::cache_key;
+use synface_engine::scheduler::{preview, PreviewStatus};
+use synface_stages::dataset::Dataset;
+use synface_stages::face::cli::{cli_render, OutputFormat, RenderOpts};
+use synface_stages::face::{Factor, Style};
+
+use crate::{load, registry, CacheArgs, Failure};
+
+/// Options of `synface render`.
+#[derive(Args)]
+pub struct RenderArgs {
+    /// Identities (rows of the sheet)
+    #[arg(long, default_value_t = 8)]
+    ids: usize,
+    /// Images per identity (columns of the sheet)
+    #[arg(long, default_value_t = 8)]
+    per_id: usize,
+    /// Vary only this factor along each row: identity, expression, illumination, pose,
+    /// background, mixup
+    #[arg(long, value_name = "FACTOR")]
+    vary: Option<String>,
+    /// Image side in pixels
+    #[arg(long, default_value_t = 112)]
+    size: usize,
+    /// Largest |yaw| in degrees
+    #[arg(long, default_value_t = 30.0)]
+    max_yaw: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Appearance: synthetic, or photo (the real-photo proxy)
+    #[arg(long, default_value = "synthetic")]
+    style: String,
+    #[arg(long, value_enum, default_value_t = RenderFormat::Sheet)]
+    format: RenderFormat,
+    /// Output: a PNG file (sheet) or a directory (imagefolder)
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RenderFormat {
+    Sheet,
+    Imagefolder,
+}
+
+/// Options of `synface export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A pipeline file, or a cache key (hex prefix) of a dataset-producing instance
+    target: String,
+    /// The stage whose output to export (with a pipeline file)
+    #[arg(long, value_name = "NAME")]
+    stage: Option<String>,
+    /// Only this sweep point (default: every point, one subdirectory each)
+    #[arg(long, value_name = "ID")]
+    point: Option<String>,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Imagefolder)]
+    format: ExportFormat,
+    /// Output directory
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    out: PathBuf,
+    /// Pipeline overrides `stage.param=value` (with a pipeline file)
+    #[arg(long = "set", value_name = "K=V")]
+    set: Vec<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Imagefolder,
+    Safetensors,
+}
+
+pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
+    let usage = |e: synface_stages::face::FaceError| Failure::Usage(format!("render: {e}"));
+    let vary = a
+        .vary
+        .as_deref()
+        .map(str::parse::<Factor>)
+        .transpose()
+        .map_err(usage)?;
+    let style = a.style.parse::<Style>().map_err(usage)?;
+    if !(16..=1024).contains(&a.size) {
+        return Err(Failure::Usage(format!(
+            "render: --size {} outside 16..=1024",
+            a.size
+        )));
+    }
+    let opts = RenderOpts {
+        ids: a.ids,
+        per_id: a.per_id,
+        vary,
+        size: a.size,
+        max_yaw: a.max_yaw,
+        seed: a.seed,
+        format: match a.format {
+            RenderFormat::Sheet => OutputFormat::Sheet,
+            RenderFormat::Imagefolder => OutputFormat::ImageFolder,
+        },
+        out: a.out.clone(),
+        style,
+    };
+    cli_render(&opts).map_err(|e| match e {
+        synface_stages::face::FaceError::Invalid(_) => usage(e),
+        other => Failure::Io(anyhow::anyhow!("render: {other}")),
+    })?;
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// The manifests to export: `(subdirectory name, manifest)`.
+fn targets(a: &ExportArgs, cache: &Cache) -> Result<Vec<(String, ActionManifest)>, Failure> {
+    let path = Path::new(&a.target);
+    if !path.is_file() {
+        return by_key(&a.target, cache).map(|m| vec![(String::new(), m)]);
+    }
+    let Some(stage) = &a.stage else {
+        return Err(Failure::Usage(
+            "export: --stage NAME is required with a pipeline file".into(),
+        ));
+    };
+    let reg = registry();
+    let plan = load(path, &a.set, &reg)?;
+    if !plan.instances.iter().any(|i| &i.stage == stage) {
+        let names: std::collections::BTreeSet<&str> =
+            plan.instances.iter().map(|i| i.stage.as_str()).collect();
+        return Err(Failure::Usage(format!(
+            "export: no stage `{stage}` in {} (stages: {})",
+            path.display(),
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let rows = preview(&plan, cache, &cache_key).map_err(|e| Failure::Io(e.into()))?;
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| &r.stage == stage) {
+        if let Some(p) = &a.point {
+            if !row.points.iter().any(|x| x == p) {
+                continue;
+            }
+        }
+        let found = match (row.status == PreviewStatus::Cached, row.key) {
+            (true, Some(k)) => cache.manifest(&k).map_err(|e| Failure::Io(e.into()))?,
+            _ => None,
+        };
+        let Some(m) = found else {
+            return Err(Failure::Io(anyhow::anyhow!(
+                "export: `{stage}` (points {}) is not cached: run `synface run {}` first",
+                row.points.join(", "),
+                path.display()
+            )));
+        };
+        let name = row.points.first().cloned().unwrap_or_default();
+        out.push((name, m));
+    }
+    if out.is_empty() {
+        return Err(Failure::Usage(format!(
+            "export: stage `{stage}` has no instance at point {:?}",
+            a.point.as_deref().unwrap_or("")
+        )));
+    }
+    if out.len() == 1 {
+        out[0].0.clear();
+    }
+    Ok(out)
+}
+
+/// The one cached manifest whose key starts with `prefix`.
+fn by_key(prefix: &str, cache: &Cache) -> Result<ActionManifest, Failure> {
+    let p = prefix.to_ascii_lowercase();
+    if p.len() < 6 || !p.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Failure::Usage(format!(
+            "export: `{prefix}` is neither a pipeline file nor a cache key (6 or more hex digits)"
+        )));
+    }
+    let dir = cache.dir().join("actions");
+    let mut hits = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(k) = name.strip_suffix(".json").filter(|k| k.starts_with(&p)) {
+                hits.extend(parse_hex(k));
+            }
+        }
+    }
+    match hits.as_slice() {
+        [k] => cache
+            .manifest(k)
+            .map_err(|e| Failure::Io(e.into()))?
+            .ok_or_else(|| {
+                Failure::Io(anyhow::anyhow!(
+                    "export: key {} is not in the index: run `synface cache rebuild`",
+                    hex(k)
+                ))
+            }),
+        [] => Err(Failure::Usage(format!(
+            "export: no cached instance has a key starting with `{p}` (`synface plan FILE` lists keys)"
+        ))),
+        _ => Err(Failure::Usage(format!(
+            "export: key prefix `{p}` matches {} instances; give more digits",
+            hits.len()
+        ))),
+    }
+}
+
+pub fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
+    let cache = a.cache.open()?;
+    for (sub, m) in targets(&a, &cache)? {
+        let art = cache
+            .load(&m)
+            .map_err(|e| Failure::Io(e.into()))?
+            .ok_or_else(|| {
+                Failure::Io(anyhow::anyhow!(
+                    "export: a blob of `{}` is missing or corrupt: rerun the pipeline",
+                    m.stage
+                ))
+            })?;
+        let ds = Dataset::from_artifact(&art).map_err(|e| {
+            Failure::Usage(format!(
+                "export: stage `{}` did not produce a dataset ({e})",
+                m.stage
+            ))
+        })?;
+        let dir = if sub.is_empty() {
+            a.out.clone()
+        } else {
+            a.out.join(&sub)
+        };
+        let written = match a.format {
+            ExportFormat::Imagefolder => {
+                synface_stages::export::write_imagefolder(&ds, &dir).map(|_| dir.clone())
+            }
+            ExportFormat::Safetensors => {
+                let f = dir.join("dataset.safetensors");
+                synface_stages::export::write_safetensors(&ds, &f).map(|_| f)
+            }
+        }
+        .map_err(|e| Failure::Io(anyhow::anyhow!("export to {}: {e}", dir.display())))?;
+        println!(
+            "{}: {} images, {} classes -> {}",
+            m.stage,
+            ds.len(),
+            ds.info.num_classes,
+            written.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! `synface plan [--explain]`: one line per stage instance (stage, points, key prefix,
+//! cached | pending) and, with `--explain`, why each pending instance must run.
+
+use std::fmt::Write;
+
+use synface_engine::cache::{hex, Cache};
+use synface_engine::keys::{explain, KeyComponents};
+use synface_engine::run::cache_key;
+use synface_engine::scheduler::{preview, PreviewRow, PreviewStatus};
+use synface_engine::Plan;
+
+fn points(p: &[String]) -> String {
+    match p {
+        [] => "-".into(),
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("{first} +{}", rest.len()),
+    }
+}
+
+/// Why `row` (pending) must run, against the last key used for its stage and first point.
+fn why(plan: &Plan, cache: &Cache, row: &PreviewRow) -> anyhow::Result<Vec<String>> {
+    let (Some(key), Some(comps)) = (&row.key, &row.components) else {
+        return Ok(vec![]);
+    };
+    let point = row.points.first().map(String::as_str).unwrap_or("");
+    let Some(last) = cache.last_key(&plan.name, &row.stage, point)? else {
+        return Ok(vec!["new: never run for this point".into()]);
+    };
+    if &last == key {
+        return Ok(vec![
+            "same key as the last run, but its output is no longer cached".into(),
+        ]);
+    }
+    let Some(old) = cache.manifest(&last)? else {
+        return Ok(vec![format!(
+            "key changed (the last key {} is no longer cached)",
+            &hex(&last)[..12]
+        )]);
+    };
+    let old: KeyComponents = serde_json::from_value(old.components)?;
+    let new: KeyComponents = serde_json::from_value(comps.clone())?;
+    let lines = explain(&old, &new);
+    Ok(if lines.is_empty() {
+        vec!["key changed".into()]
+    } else {
+        lines
+    })
+}
+
+/// The text `synface plan` prints.
+pub fn render(plan: &Plan, cache: &Cache, with_explain: bool) -> anyhow::Result<String> {
+    let rows = preview(plan, cache, &cache_key)?;
+    let width = rows.iter().map(|r| r.stage.len()).max().unwrap_or(5).max(5);
+    let mut out = String::new();
+    let (mut cached, mut pending) = (0, 0);
+    for row in &rows {
+        let key = row
+            .key
+            .map(|k| hex(&k)[..12].to_string())
+            .unwrap_or_else(|| "?".repeat(12));
+        let status = match &row.status {
+            PreviewStatus::Cached => {
+                cached += 1;
+                "cached".to_string()
+            }
+            PreviewStatus::Pending => {
+                pending += 1;
+                "pending".to_string()
+            }
+            PreviewStatus::Blocked { upstream } => {
+                pending += 1;
+                format!("pending (after {upstream})")
+            }
+        };
+        writeln!(
+            out,
+            "{:<width$}  {:<20}  {key}  {status}",
+            row.stage,
+            points(&row.points)
+        )?;
+        if with_explain && row.status == PreviewStatus::Pending {
+            for line in why(plan, cache, row)? {
+                writeln!(out, "{:<width$}    - {line}", "")?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{} instances: {cached} cached, {pending} pending",
+        rows.len()
+    )?;
+    Ok(out)
+}
