@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Training-step throughput: synface's candle backbone (stages/examples/train_bench.rs) against
+# the same network and step in JAX on the CPU (bench/train/jax_bench.py), back to back.
+# Default CPU backbone: IR-ResNet depths [1,1,1,1] widths [16,32,64,128], 128-d, 64x64, batch
+# 64, CosFace over 1000 classes, SGD momentum 0.9 + wd 5e-4.
+#   bench/train/run.sh [steps] [batch] [size]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+STEPS=${1:-10}
+BATCH=${2:-64}
+SIZE=${3:-64}
+VENV=bench/.venv
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import jax" 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q jax
+fi
+# Dependencies are built with opt-level 3 in the dev profile (see the root Cargo.toml).
+cargo build -q -p synface-stages --example train_bench
+echo "== candle (synface) =="
+CANDLE=$(target/debug/examples/train_bench "$STEPS" "$BATCH" "$SIZE")
+echo "$CANDLE"
+echo "== jax =="
+JAX=$("$VENV/bin/python" bench/train/jax_bench.py "$STEPS" "$BATCH" "$SIZE")
+echo "$JAX"
+get() { echo "$1" | sed -n "s/^$2=//p"; }
+ct=$(get "$CANDLE" candle_train_img_s); jt=$(get "$JAX" jax_train_img_s)
+cf=$(get "$CANDLE" candle_forward_img_s); jf=$(get "$JAX" jax_forward_img_s)
+python3 -c "print(f'train step ratio candle/jax = {$ct/$jt:.3f}  ({$ct} vs {$jt} img/s)'); print(f'forward ratio candle/jax = {$cf/$jf:.3f}  ({$cf} vs {$jf} img/s)')"
