@@ -180,10 +180,28 @@ pub fn write_layout(
             }
         }
     }
+    prune_points(&dir.join("points"), plan)?;
     let results = dir.join("results.json");
     let json = serde_json::to_vec_pretty(&rows).expect("result rows always serialise");
     write_file(&results, &json)?;
     Ok(dir)
+}
+
+/// Remove `points/<id>/` directories of points the plan no longer has (an axis value was
+/// dropped or renamed), so the run directory shows the latest run only.
+fn prune_points(points_dir: &Path, plan: &Plan) -> Result<(), LayoutError> {
+    let Ok(rd) = fs::read_dir(points_dir) else {
+        return Ok(());
+    };
+    let keep: std::collections::BTreeSet<String> =
+        plan.points.iter().map(|p| safe_name(&p.id)).collect();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !keep.contains(&name) && e.path().is_dir() {
+            fs::remove_dir_all(e.path()).map_err(io_err(&e.path()))?;
+        }
+    }
+    Ok(())
 }
 
 fn already_there(dest: &Path, d: &[u8; 32], size: u64) -> bool {

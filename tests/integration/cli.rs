@@ -333,3 +333,33 @@ fn interrupt_exits_130_and_next_run_resumes() {
         && e["stage"] == "steps"
         && e["resume_from"].as_u64() > Some(0)));
 }
+
+#[test]
+fn run_directory_drops_points_no_longer_in_the_sweep() {
+    let sb = Sandbox::new(TOY);
+    assert_eq!(code(&sb.synface(&["run", "p.toml"])), 0);
+    let points = |sb: &Sandbox| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(sb.path().join("runs/toy/points"))
+            .expect("points/")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = points(&sb);
+    assert_eq!(before.len(), 2);
+    std::fs::write(
+        sb.path().join("p.toml"),
+        TOY.replace("factor = [2.0, 3.0]", "factor = [2.0, 5.0]"),
+    )
+    .expect("rewrite");
+    assert_eq!(code(&sb.synface(&["run", "p.toml"])), 0);
+    let after = points(&sb);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(
+        before.iter().filter(|p| after.contains(p)).count(),
+        1,
+        "the factor=2.0 point keeps its id, the 3.0 one is gone: {before:?} -> {after:?}"
+    );
+}
