@@ -154,3 +154,22 @@ fn render_writes_a_sheet_and_rejects_unknown_factors() {
     assert!(text(&o).contains("unknown factor"), "{}", text(&o));
     assert!(!sb.path().join("x.png").exists());
 }
+
+/// Issue bar: a small end-to-end pipeline whose verification accuracy on disjoint rendered
+/// identities is far above chance (>= 0.75), so the network learns identity from the pixels.
+#[test]
+fn a_small_network_learns_identity_from_rendered_faces() {
+    let sb = Sandbox::new(include_str!("learn_faces.toml"));
+    let o = sb.synface(&["run", "p.toml"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sb.path().join("runs/learn/results.json")).expect("results.json"),
+    )
+    .expect("json");
+    let v = &rows[0]["stages"]["verify"];
+    let acc = v["accuracy"]["mean"].as_f64().expect("accuracy");
+    let auc = v["auc"].as_f64().expect("auc");
+    assert_eq!(v["pairs"], 600);
+    assert!(acc >= 0.75, "verification accuracy {acc} (AUC {auc})");
+    assert!(auc >= 0.8, "AUC {auc}");
+}
