@@ -32,6 +32,12 @@ pub struct RenderArgs {
     /// Largest |yaw| in degrees
     #[arg(long, default_value_t = 30.0)]
     max_yaw: f32,
+    /// Scale of the identity shape coefficients (1 = the model's default spread)
+    #[arg(long, default_value_t = 1.0)]
+    shape_scale: f32,
+    /// Scale of the identity albedo coefficients
+    #[arg(long, default_value_t = 1.0)]
+    albedo_scale: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Appearance: synthetic, or photo (the real-photo proxy)
@@ -88,6 +94,16 @@ pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
         .transpose()
         .map_err(usage)?;
     let style = a.style.parse::<Style>().map_err(usage)?;
+    for (name, v) in [
+        ("shape-scale", a.shape_scale),
+        ("albedo-scale", a.albedo_scale),
+    ] {
+        if !(0.0..=4.0).contains(&v) {
+            return Err(Failure::Usage(format!(
+                "render: --{name} {v} outside 0..=4"
+            )));
+        }
+    }
     if !(16..=1024).contains(&a.size) {
         return Err(Failure::Usage(format!(
             "render: --size {} outside 16..=1024",
@@ -100,6 +116,8 @@ pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
         vary,
         size: a.size,
         max_yaw: a.max_yaw,
+        shape_scale: a.shape_scale,
+        albedo_scale: a.albedo_scale,
         seed: a.seed,
         format: match a.format {
             RenderFormat::Sheet => OutputFormat::Sheet,

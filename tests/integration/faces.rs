@@ -115,6 +115,26 @@ fn toy_face_pipeline_is_deterministic_cached_and_exportable() {
     let st = std::fs::read(a.path().join("st/dataset.safetensors")).expect("safetensors");
     assert!(st.len() > 18 * 16 * 16 * 3, "{} bytes", st.len());
 
+    // The same instance by its key prefix, as `synface plan` prints it.
+    let plan = text(&a.synface(&["plan", "p.toml"]));
+    let key = plan
+        .lines()
+        .find(|l| l.starts_with("test_render "))
+        .and_then(|l| {
+            // `stage  points  key  status`: the key is the word before `cached`.
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let at = w.iter().position(|x| *x == "cached")?;
+            w.get(at.checked_sub(1)?).copied()
+        })
+        .unwrap_or_else(|| panic!("no key for test_render in {plan}"))
+        .to_string();
+    let ex = a.synface(&["export", &key, "--format", "safetensors", "-o", "by-key"]);
+    assert_eq!(code(&ex), 0, "{}", text(&ex));
+    assert_eq!(
+        std::fs::read(a.path().join("by-key/dataset.safetensors")).expect("by key"),
+        st
+    );
+
     // A stage that is not a dataset is refused with exit 2.
     let ex = a.synface(&["export", "p.toml", "--stage", "train", "-o", "m"]);
     assert_eq!(code(&ex), 2, "{}", text(&ex));

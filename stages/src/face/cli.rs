@@ -40,6 +40,9 @@ pub struct RenderOpts {
     pub vary: Option<Factor>,
     pub size: usize,
     pub max_yaw: f32,
+    /// Scale of the identity shape / albedo coefficients (1 = the model's spectrum).
+    pub shape_scale: f32,
+    pub albedo_scale: f32,
     pub seed: u64,
     pub format: OutputFormat,
     pub out: PathBuf,
@@ -54,6 +57,8 @@ impl Default for RenderOpts {
             vary: None,
             size: 112,
             max_yaw: 30.0,
+            shape_scale: 1.0,
+            albedo_scale: 1.0,
             seed: 0,
             format: OutputFormat::Sheet,
             out: PathBuf::from("faces.png"),
@@ -66,6 +71,8 @@ impl Default for RenderOpts {
 pub fn strip_latents(o: &RenderOpts) -> Vec<FaceLatent> {
     let cfg = SampleConfig {
         max_yaw: o.max_yaw,
+        shape_scale: o.shape_scale,
+        albedo_scale: o.albedo_scale,
         ..SampleConfig::default()
     };
     let only = |f: Factor| SampleConfig {
