@@ -38,6 +38,12 @@ pub struct RenderArgs {
     /// Scale of the identity albedo coefficients
     #[arg(long, default_value_t = 1.0)]
     albedo_scale: f32,
+    /// Scale of the per-image expression variation
+    #[arg(long, default_value_t = 1.0)]
+    expression_scale: f32,
+    /// Scale of the per-image illumination variation
+    #[arg(long, default_value_t = 1.0)]
+    illumination_scale: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Appearance: synthetic, or photo (the real-photo proxy)
@@ -118,6 +124,8 @@ pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
         max_yaw: a.max_yaw,
         shape_scale: a.shape_scale,
         albedo_scale: a.albedo_scale,
+        expression_scale: a.expression_scale,
+        illumination_scale: a.illumination_scale,
         seed: a.seed,
         format: match a.format {
             RenderFormat::Sheet => OutputFormat::Sheet,

@@ -43,6 +43,9 @@ pub struct RenderOpts {
     /// Scale of the identity shape / albedo coefficients (1 = the model's spectrum).
     pub shape_scale: f32,
     pub albedo_scale: f32,
+    /// Scale of the per-image expression / illumination variation (1 = the defaults).
+    pub expression_scale: f32,
+    pub illumination_scale: f32,
     pub seed: u64,
     pub format: OutputFormat,
     pub out: PathBuf,
@@ -59,6 +62,8 @@ impl Default for RenderOpts {
             max_yaw: 30.0,
             shape_scale: 1.0,
             albedo_scale: 1.0,
+            expression_scale: 1.0,
+            illumination_scale: 1.0,
             seed: 0,
             format: OutputFormat::Sheet,
             out: PathBuf::from("faces.png"),
@@ -73,6 +78,8 @@ pub fn strip_latents(o: &RenderOpts) -> Vec<FaceLatent> {
         max_yaw: o.max_yaw,
         shape_scale: o.shape_scale,
         albedo_scale: o.albedo_scale,
+        expression_scale: o.expression_scale,
+        illumination_scale: o.illumination_scale,
         ..SampleConfig::default()
     };
     let only = |f: Factor| SampleConfig {
