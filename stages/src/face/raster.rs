@@ -14,6 +14,12 @@ pub struct Target {
     pub color: Vec<[f32; 3]>,
     /// 1 / depth of the nearest surface; 0 = empty.
     pub depth: Vec<f32>,
+    /// Interpolated attributes of the nearest surface (deferred shading: each visible sample
+    /// is shaded once, after depth testing, however many triangles covered it).
+    attr: Vec<[f32; NA]>,
+    /// The `draw` call that last wrote each sample (its `generation`).
+    stamp: Vec<u32>,
+    generation: u32,
 }
 
 impl Target {
@@ -23,6 +29,9 @@ impl Target {
             height,
             color: vec![[0.0; 3]; width * height],
             depth: vec![0.0; width * height],
+            attr: vec![[0.0; NA]; width * height],
+            stamp: vec![0; width * height],
+            generation: 0,
         }
     }
 
@@ -34,6 +43,10 @@ impl Target {
         self.color.resize(n, [0.0; 3]);
         self.depth.clear();
         self.depth.resize(n, 0.0);
+        self.attr.resize(n, [0.0; NA]);
+        self.stamp.clear();
+        self.stamp.resize(n, 0);
+        self.generation = 0;
     }
 
     /// Draw triangles. `verts` are (x, y, 1/depth) in sample units; `attrs` per vertex;
@@ -46,6 +59,8 @@ impl Target {
         mut shade: F,
     ) {
         let (w, h) = (self.width as f32, self.height as f32);
+        self.generation = self.generation.wrapping_add(1).max(1);
+        let generation = self.generation;
         for t in tris {
             let [ia, ib, ic] = t.map(|i| i as usize);
             let (a, b, c) = (verts[ia], verts[ib], verts[ic]);
@@ -85,13 +100,19 @@ impl Target {
                             for (j, v) in at.iter_mut().enumerate() {
                                 *v = p0 * aa[j] + p1 * ab[j] + p2 * ac[j];
                             }
-                            self.color[k] = shade(&at);
+                            self.attr[k] = at;
+                            self.stamp[k] = generation;
                         }
                     }
                     w0 += e0[0];
                     w1 += e1[0];
                     w2 += e2[0];
                 }
+            }
+        }
+        for ((c, a), &g) in self.color.iter_mut().zip(&self.attr).zip(&self.stamp) {
+            if g == generation {
+                *c = shade(a);
             }
         }
     }
