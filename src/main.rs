@@ -368,6 +368,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
+    synface_stages::nn::alloc::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

@@ -1,5 +1,6 @@
 //! candle networks (IR-ResNet, MobileFaceNet), margin heads and training utilities.
 //!
+//! - [`alloc`]: glibc allocator tuning for training processes;
 //! - [`backbone`]: the serde-able [`BackboneConfig`] and the [`Backbone`] it builds;
 //! - [`iresnet`], [`mobilefacenet`]: the two architecture families;
 //! - [`conv`]: im2col + GEMM convolution with a fast CPU backward;
@@ -11,6 +12,7 @@
 //! - [`validate`]: pair-verification accuracy on held-out identities (model selection);
 //! - [`embedder`]: the inference API used by the verify stage.
 
+pub mod alloc;
 pub mod backbone;
 pub mod conv;
 pub mod embedder;
