@@ -1,6 +1,8 @@
 //! Render throughput at 112x112: images/s single- and multi-threaded, against a reference
 //! measured in the same run: the rate of merely filling the same supersampled buffers
-//! (allocate + memset colour/depth + resolve), i.e. the floor cost of touching the pixels.
+//! (allocate + memset the depth/fragment buffers + resolve over the background), i.e. the floor
+//! cost of touching the pixels. (Not comparable with runs before the deferred-fragment target,
+//! whose buffers were larger.)
 //! `cargo run -p synface-stages --example render_bench -- [IMAGES] [PER_ID] [SUPERSAMPLE]`
 
 use std::time::Instant;
@@ -50,7 +52,7 @@ fn main() {
     let mut sink = 0.0f32;
     for _ in 0..n {
         let t = Target::new(112 * ss, 112 * ss);
-        let (img, _) = t.resolve(ss, &bg);
+        let (img, _) = t.resolve(ss, &[], &[], |x, y| bg[y * 112 + x], |a| [a[0]; 3]);
         sink += img[0][0];
     }
     let fill = n as f64 / start.elapsed().as_secs_f64();

@@ -46,6 +46,19 @@ pub const SHAPE_NAMES: [&str; 20] = [
     "crown",
 ];
 
+/// Gain of each semantic shape trait ([`SHAPE_NAMES`]) over its version-1 amplitude. With all
+/// gains at 1 a real-photo face recogniser (`bench/judge`) saw every two identities as close
+/// relatives (mean different-identity distance 0.45 against about 0.6 for real people, 78% pair
+/// accuracy with version 2's expression and light spreads). Broad traits at up to twice the
+/// amplitude separate identities (0.49, 88% pair accuracy) at no cost in face detection, unlike
+/// scaling the random tail or the albedo. Traits that move the five alignment landmarks against
+/// each other (face length, nose length, eye spacing, mouth width) get 1.5 so frontal landmarks
+/// stay 1.3-1.7 px from the template on average; forehead and head depth get 1.5 to stay smooth.
+pub const SEMANTIC_GAIN: [f32; 20] = [
+    2.0, 2.0, 1.5, 2.0, 2.0, 1.5, 2.0, 2.0, 2.0, 1.5, 2.0, 2.0, 1.5, 2.0, 2.0, 2.0, 1.5, 1.5, 2.0,
+    2.0,
+];
+
 /// A sparse displacement field: (vertex, offset).
 pub type Sparse = Vec<(u32, [f32; 3])>;
 
@@ -260,8 +273,8 @@ impl Bases {
             };
             let mut field = Vec::with_capacity(verts.len() * 3);
             for v in &verts {
-                let d = if k < n_sem {
-                    semantic_shape(k, v)
+                let d = if let Some(gain) = SEMANTIC_GAIN.get(k) {
+                    semantic_shape(k, v).map(|c| c * gain)
                 } else {
                     eval_bumps(&bumps, v)
                 };
@@ -307,9 +320,15 @@ mod tests {
         // decaying spectrum: the random tail is smaller than the head
         let energy = |f: &Vec<f32>| f.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert!(energy(&b.shape[20]) > energy(&b.shape[79]));
-        // no spikes: a 3-sigma displacement stays under 0.25 units everywhere
-        for f in &b.shape {
-            assert!(f.iter().all(|v| (3.0 * v).abs() < 0.25));
+        // no spikes: a 3-sigma displacement stays under 0.3 units everywhere (the head is about
+        // 1.5 units wide and 2.5 high; the largest is a long lower face, 0.27)
+        for (k, f) in b.shape.iter().enumerate() {
+            let m = f.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(
+                3.0 * m < 0.3,
+                "shape dim {k}: 3-sigma displacement {}",
+                3.0 * m
+            );
         }
         // expressions are localised: eye-only dims have no geometry, smile touches few vertices
         assert!(b.expr[EXPR_EYES_CLOSED].is_empty());

@@ -31,7 +31,7 @@ pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 
 /// Version of the procedural model (mesh, bases, textures, renderer). Bump on any change that
 /// alters pixels: it is part of the render stage's cache key.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 /// Identity shape coefficients.
 pub const N_SHAPE: usize = 80;
 /// Identity albedo coefficients.
