@@ -2,6 +2,7 @@
 //! computed by one thread in a fixed order), parallel over rows with rayon.
 
 pub mod cosine;
+pub mod matmul;
 pub mod mixup;
 pub mod normalize;
 pub mod simd;
