@@ -52,7 +52,7 @@ fn main() {
     let mut sink = 0.0f32;
     for _ in 0..n {
         let t = Target::new(112 * ss, 112 * ss);
-        let (img, _) = t.resolve(ss, &[], &[], |x, y| bg[y * 112 + x], |a| [a[0]; 3]);
+        let (img, _) = t.resolve(ss, &[], &[], 0.0, |x, y| bg[y * 112 + x], |a| [a[0]; 3]);
         sink += img[0][0];
     }
     let fill = n as f64 / start.elapsed().as_secs_f64();

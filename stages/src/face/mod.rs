@@ -6,7 +6,8 @@
 //!
 //! Layout: [`mesh`] (mean head mesh), [`bases`] (identity shape and expression bases),
 //! [`texture`] (albedo maps and eyes), [`shading`] (SH lighting), [`camera`] (pose, projection,
-//! alignment to the five-point template), [`raster`] (z-buffered supersampled triangles),
+//! alignment to the five-point template), [`raster`] (z-buffered supersampled triangles, with
+//! its SIMD lanes in `simd`),
 //! [`background`], [`photo`] (the "photo" proxy style), [`latent`] (latent vectors and their
 //! sampling), [`model`] (everything built once), [`render`] (batched rendering), [`sheet`]
 //! (contact sheets) and [`cli`] (`synface render`).
@@ -23,15 +24,21 @@ pub mod raster;
 pub mod render;
 pub mod shading;
 pub mod sheet;
+mod simd;
 pub mod texture;
 
 pub use latent::{FaceLatent, Factor, SampleConfig};
 pub use model::FaceModel;
 pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 
-/// Version of the procedural model (mesh, bases, textures, renderer). Bump on any change that
-/// alters pixels: it is part of the render stage's cache key.
+/// Version of the procedural model (mesh, bases, latent distributions, textures). Bump on any
+/// change to what a face is: it seeds the model's random parts and is part of the latent and
+/// render stages' cache keys.
 pub const MODEL_VERSION: u32 = 2;
+/// Version of the renderer's arithmetic (rasterisation, shading, tone curve). Bump on any change
+/// that alters pixels but not the model: it is part of the render stage's cache key. Version 2
+/// shades once per pixel where its samples lie on one surface (version 1 shaded every sample).
+pub const RENDERER_VERSION: u32 = 2;
 /// Identity shape coefficients.
 pub const N_SHAPE: usize = 80;
 /// Identity albedo coefficients.

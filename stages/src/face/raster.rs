@@ -1,41 +1,61 @@
 //! Software rasteriser: z-buffered triangles with perspective-correct attribute interpolation,
 //! back-face culling, and supersampled anti-aliasing (an `ss x ss` grid of samples per output
-//! pixel, resolved over a background). Shading is deferred and fused with the resolve: each
-//! visible sample is shaded once, while its pixel is averaged. Single-threaded per image so
-//! results never depend on the thread count.
+//! pixel, resolved over a background). Single-threaded per image so results never depend on the
+//! thread count.
 //!
-//! The arithmetic is part of the model's output bytes (see `MODEL_VERSION`): edge functions are
-//! set up per row and stepped by repeated addition, exactly as written here. Speed-ups must keep
-//! every float operation (order included); they may only skip work whose result is unused.
+//! Geometry and shading are decoupled (as in a GPU's multisampling): [`Target::draw`] keeps only
+//! the nearest triangle and its depth per sample, four rows at a time in SIMD lanes (the buffers
+//! are stored in groups of four rows, so a column of a group is one vector); [`Target::resolve`]
+//! interpolates the attributes of every visible sample, and shades a pixel once at the mean of
+//! its samples' attributes when they lie on one continuous surface (their texture coordinates
+//! close together), or sample by sample where they do not (silhouettes over the face, the lip
+//! line, the back seam). Edge anti-aliasing against the background stays exact either way.
+//!
+//! The arithmetic is part of the renderer's output bytes (see [`super::RENDERER_VERSION`]);
+//! the SIMD paths ([`super::simd`]) give the same bits as scalar code.
+
+#[cfg(target_arch = "x86_64")]
+use super::simd::wide;
+use super::simd::F4;
 
 /// Attributes interpolated per sample: texture (s, t), irradiance (r, g, b), specular.
 pub const NA: usize = 6;
 
-/// Rows rasterised together, one per SIMD lane.
-const LANES: usize = 4;
-/// Samples per block along the rows: edge functions are stepped branch-free over a block and
-/// the covered samples are then visited through a bit mask (`LANES * BLOCK` bits).
-const BLOCK: usize = 8;
+/// Rows rasterised together, one per SIMD lane (and the row-group height of the buffers).
+pub(super) const LANES: usize = 4;
 
-/// A supersampled depth + fragment buffer.
+/// The fixed pass for small triangles: bounding boxes of at most this many columns and row
+/// groups.
+const FAST_COLS: usize = 4;
+const FAST_GROUPS: usize = 2;
+/// The wider fixed pass of the AVX path (also the buffers' right padding).
+const WIDE_COLS: usize = 8;
+
+/// Most samples per pixel (`supersample` is at most 4).
+const MAX_SAMPLES: usize = 16;
+
+/// A supersampled depth + triangle buffer.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub width: usize,
     pub height: usize,
-    /// 1 / depth of the nearest surface; 0 = empty.
-    pub depth: Vec<f32>,
-    /// The nearest surface (only meaningful where `depth > 0`).
-    frag: Vec<Fragment>,
+    /// Samples per buffer row (`width` plus padding).
+    stride: usize,
+    /// 1 / depth of the nearest surface per sample (0 = empty), in groups of `LANES` rows:
+    /// sample (x, y) is at `((y / LANES) * stride + x) * LANES + y % LANES`.
+    depth: Vec<f32>,
+    /// The nearest triangle per sample (only meaningful where `depth > 0`).
+    tri: Vec<u32>,
+    /// Per triangle index: the screen-space planes of the first two perspective-weighted
+    /// barycentrics (written for drawn triangles only; see [`Plane`]).
+    planes: Vec<Plane>,
 }
 
-/// What a sample saw: a triangle (index into the `tris` given to [`Target::draw`]) and its
-/// perspective-correct barycentric weights. Attributes are interpolated from these when the
-/// sample is shaded.
+/// `w_i / depth_i` of a triangle's vertices 0 and 1 as planes in screen space:
+/// `q = dx * (x - ox) + dy * (y - oy)`; with `q0 + q1 + q2 = 1 / depth` they give the
+/// perspective-correct barycentrics `q_i * depth`.
 #[derive(Debug, Clone, Copy, Default)]
-struct Fragment {
-    tri: u32,
-    p: [f32; 3],
-}
+struct Plane([f32; 8]);
 
 /// `v.floor().max(0.0)` without a libm call, for a bounding box: the same value for every
 /// `v < 2^63`, and at least as large as any clamp bound above that.
@@ -86,130 +106,75 @@ fn setup(a: [f32; 3], b: [f32; 3], c: [f32; 3], w: f32, h: f32) -> Option<(f32, 
     Some((area, [minx, maxx, miny, maxy]))
 }
 
-/// `LANES` f32 lanes with the few operations the rasteriser needs: SSE on x86_64, plain arrays
-/// elsewhere. Lane arithmetic is IEEE single precision either way (the same bits as scalar code).
-#[derive(Clone, Copy)]
-struct F4(
-    #[cfg(target_arch = "x86_64")] std::arch::x86_64::__m128,
-    #[cfg(not(target_arch = "x86_64"))] [f32; LANES],
-);
-
-// SAFETY (every `unsafe` below): SSE and SSE2 are part of the x86_64 baseline, and the loads
-// and stores touch exactly one `[f32; 4]`.
-#[cfg(target_arch = "x86_64")]
-impl F4 {
-    #[inline(always)]
-    fn new(v: [f32; LANES]) -> F4 {
-        F4(unsafe { std::arch::x86_64::_mm_loadu_ps(v.as_ptr()) })
-    }
-    #[inline(always)]
-    fn splat(v: f32) -> F4 {
-        F4(unsafe { std::arch::x86_64::_mm_set1_ps(v) })
-    }
-    #[inline(always)]
-    fn add(self, o: F4) -> F4 {
-        F4(unsafe { std::arch::x86_64::_mm_add_ps(self.0, o.0) })
-    }
-    #[inline(always)]
-    fn sub(self, o: F4) -> F4 {
-        F4(unsafe { std::arch::x86_64::_mm_sub_ps(self.0, o.0) })
-    }
-    #[inline(always)]
-    fn mul(self, o: F4) -> F4 {
-        F4(unsafe { std::arch::x86_64::_mm_mul_ps(self.0, o.0) })
-    }
-    #[inline(always)]
-    fn to_array(self) -> [f32; LANES] {
-        let mut a = [0.0; LANES];
-        unsafe { std::arch::x86_64::_mm_storeu_ps(a.as_mut_ptr(), self.0) };
-        a
-    }
-    /// Bit l set where lane l of `a`, `b` and `c` are all `>= 0` (false for NaN).
-    #[inline(always)]
-    fn all_nonneg(a: F4, b: F4, c: F4) -> u32 {
-        use std::arch::x86_64::*;
-        unsafe {
-            let z = _mm_setzero_ps();
-            let m = _mm_and_ps(
-                _mm_and_ps(_mm_cmpge_ps(a.0, z), _mm_cmpge_ps(b.0, z)),
-                _mm_cmpge_ps(c.0, z),
-            );
-            _mm_movemask_ps(m) as u32
-        }
-    }
-    /// Bit l set where lane l is `< 0`.
-    #[inline(always)]
-    fn negative(self) -> u32 {
-        use std::arch::x86_64::*;
-        unsafe { _mm_movemask_ps(_mm_cmplt_ps(self.0, _mm_setzero_ps())) as u32 }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-impl F4 {
-    #[inline(always)]
-    fn new(v: [f32; LANES]) -> F4 {
-        F4(v)
-    }
-    #[inline(always)]
-    fn splat(v: f32) -> F4 {
-        F4([v; LANES])
-    }
-    #[inline(always)]
-    fn add(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|l| self.0[l] + o.0[l]))
-    }
-    #[inline(always)]
-    fn sub(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|l| self.0[l] - o.0[l]))
-    }
-    #[inline(always)]
-    fn mul(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|l| self.0[l] * o.0[l]))
-    }
-    #[inline(always)]
-    fn to_array(self) -> [f32; LANES] {
-        self.0
-    }
-    #[inline(always)]
-    fn all_nonneg(a: F4, b: F4, c: F4) -> u32 {
-        (0..LANES).fold(0, |m, l| {
-            m | u32::from((a.0[l] >= 0.0) & (b.0[l] >= 0.0) & (c.0[l] >= 0.0)) << l
-        })
-    }
-    #[inline(always)]
-    fn negative(self) -> u32 {
-        (0..LANES).fold(0, |m, l| m | u32::from(self.0[l] < 0.0) << l)
-    }
-}
-
 impl Target {
     pub fn new(width: usize, height: usize) -> Target {
-        Target {
-            width,
-            height,
-            depth: vec![0.0; width * height],
-            frag: vec![Fragment::default(); width * height],
-        }
+        let mut t = Target {
+            width: 0,
+            height: 0,
+            stride: 0,
+            depth: Vec::new(),
+            tri: Vec::new(),
+            planes: Vec::new(),
+        };
+        t.reset(width, height);
+        t
     }
 
     /// Resize to `width x height` and mark every sample empty (keeps the allocation).
     pub fn reset(&mut self, width: usize, height: usize) {
-        let n = width * height;
+        // padding: WIDE_COLS columns on the right and one row group at the bottom, so the
+        // fixed small-triangle passes stay inside the buffers
+        self.stride = width + WIDE_COLS;
+        let n = (height.div_ceil(LANES) + FAST_GROUPS - 1) * LANES * self.stride;
         self.width = width;
         self.height = height;
         self.depth.clear();
         self.depth.resize(n, 0.0);
-        self.frag.resize(n, Fragment::default());
+        self.tri.resize(n, 0);
+    }
+
+    #[inline(always)]
+    fn index(&self, x: usize, y: usize) -> usize {
+        ((y / LANES) * self.stride + x) * LANES + y % LANES
+    }
+
+    /// 1 / depth of the nearest surface at sample (x, y); 0 where nothing was drawn.
+    pub fn depth_at(&self, x: usize, y: usize) -> f32 {
+        self.depth[self.index(x, y)]
     }
 
     /// Draw triangles. `verts` are (x, y, 1/depth) in sample units. Triangles facing away or
     /// off the target are culled; the indices (into `tris`) of the others are appended to
     /// `drawn`: only their vertices' attributes are read by [`Target::resolve`].
     pub fn draw(&mut self, verts: &[[f32; 3]], tris: &[[u32; 3]], drawn: &mut Vec<u32>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX.
+            return unsafe { self.draw_avx(verts, tris, drawn) };
+        }
+        self.draw_impl::<false>(verts, tris, drawn)
+    }
+
+    /// [`Target::draw`] with the small-triangle pass on 8-lane AVX vectors (both row groups
+    /// at once; the same IEEE operations lane by lane, so the same bits as the 4-lane pass).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    unsafe fn draw_avx(&mut self, verts: &[[f32; 3]], tris: &[[u32; 3]], drawn: &mut Vec<u32>) {
+        self.draw_impl::<true>(verts, tris, drawn)
+    }
+
+    #[inline(always)]
+    fn draw_impl<const WIDE: bool>(
+        &mut self,
+        verts: &[[f32; 3]],
+        tris: &[[u32; 3]],
+        drawn: &mut Vec<u32>,
+    ) {
         let (w, h) = (self.width as f32, self.height as f32);
-        let width = self.width;
-        let mut ws = [[[0.0f32; LANES]; 3]; BLOCK];
+        let stride = self.stride;
+        if self.planes.len() < tris.len() {
+            self.planes.resize(tris.len(), Plane::default());
+        }
         for (ti, t) in tris.iter().enumerate() {
             let [a, b, c] = t.map(|i| verts[i as usize]);
             let Some((area, [minx, maxx, miny, maxy])) = setup(a, b, c, w, h) else {
@@ -221,118 +186,295 @@ impl Target {
             let e0 = [(b[1] - c[1]) * inv_area, (c[0] - b[0]) * inv_area];
             let e1 = [(c[1] - a[1]) * inv_area, (a[0] - c[0]) * inv_area];
             let e2 = [(a[1] - b[1]) * inv_area, (b[0] - a[0]) * inv_area];
-            // Stepping by a constant is monotone in floats, so an edge function that is negative
-            // and not increasing stays negative for the rest of the row.
-            let dead = [e0[0], e1[0], e2[0]].map(|e| if e <= 0.0 { 0xf } else { 0 });
+            self.planes[ti] = Plane([
+                e0[0] * a[2],
+                e0[1] * a[2],
+                b[0],
+                b[1],
+                e1[0] * b[2],
+                e1[1] * b[2],
+                c[0],
+                c[1],
+            ]);
             let step = [e0[0], e1[0], e2[0]].map(F4::splat);
+            let zs = [a[2], b[2], c[2]].map(F4::splat);
+            let dz = F4::splat(e0[0] * a[2] + e1[0] * b[2] + e2[0] * c[2]);
+            let tri = F4::splat_bits(ti as u32);
             let (x_lo, x_hi) = (minx as usize, maxx as usize);
-            let (y_lo, y_hi) = (miny as usize, maxy as usize);
             let x0 = minx + 0.5;
-            let mut py0 = y_lo;
-            while py0 < y_hi {
-                // LANES rows at once: each lane is one row's edge functions, set up and stepped
-                // exactly as a lone row would be
-                let rows = (y_hi - py0).min(LANES);
-                let lanes = 0x1111_1111u32 * ((1u32 << rows) - 1);
-                let y = F4::new(std::array::from_fn(|l| (py0 + l) as f32 + 0.5));
+            let (lo, hi) = (F4::splat(miny), F4::splat(maxy));
+            let first = miny as usize / LANES;
+            let groups = (maxy as usize).div_ceil(LANES) - first;
+            // edge functions and 1/depth of column x_lo of the group starting at row r0
+            let start = |r0: usize| {
+                let y = F4::splat(r0 as f32).add(F4::new([0.5, 1.5, 2.5, 3.5]));
                 let edge = |e: [f32; 2], p: [f32; 3]| {
                     F4::splat(e[0] * (x0 - p[0])).add(F4::splat(e[1]).mul(y.sub(F4::splat(p[1]))))
                 };
-                let (mut w0, mut w1, mut w2) = (edge(e0, b), edge(e1, c), edge(e2, a));
-                let mut x = x_lo;
-                while x < x_hi {
-                    // step a block branch-free, then visit its covered samples
-                    let n = (x_hi - x).min(BLOCK);
-                    let mut mask = 0u32;
-                    for (j, slot) in ws.iter_mut().enumerate().take(n) {
-                        *slot = [w0.to_array(), w1.to_array(), w2.to_array()];
-                        mask |= F4::all_nonneg(w0, w1, w2) << (LANES * j);
-                        w0 = w0.add(step[0]);
-                        w1 = w1.add(step[1]);
-                        w2 = w2.add(step[2]);
+                let w = [edge(e0, b), edge(e1, c), edge(e2, a)];
+                let iw = w[0].mul(zs[0]).add(w[1].mul(zs[1])).add(w[2].mul(zs[2]));
+                // rows inside the bounding box: miny <= r < maxy, i.e. miny < r + 0.5 < maxy
+                (w, iw, y.gt(lo).and(hi.gt(y)))
+            };
+            let cols_n = x_hi - x_lo;
+            #[cfg(target_arch = "x86_64")]
+            if WIDE && cols_n <= WIDE_COLS && groups <= FAST_GROUPS {
+                // Small triangles (most of a face) take a fixed pass over both row groups and
+                // FAST_COLS or WIDE_COLS columns, with no data-dependent branch; columns past
+                // the box (in the buffer's padding or outside the triangle) are masked off.
+                let groups = [start(first * LANES), start((first + 1) * LANES)]
+                    .map(|g| (g.0.map(|v| v.0), g.1 .0, g.2 .0));
+                let k = (first * stride + x_lo) * LANES;
+                let col = |j: usize| F4::splat_bits(u32::from(x_lo + j < x_hi).wrapping_neg()).0;
+                let (step, dz, tri) = (step.map(|v| v.0), dz.0, tri.0);
+                let (depth, tris) = (&mut self.depth, &mut self.tri);
+                // SAFETY: only reached from `draw_avx` (the CPU has AVX); `fast_pass` checks
+                // its bounds.
+                unsafe {
+                    if cols_n <= FAST_COLS {
+                        let cols = std::array::from_fn::<_, FAST_COLS, _>(col);
+                        wide::fast_pass(depth, tris, k, stride * LANES, groups, cols, step, dz, tri)
+                    } else {
+                        let cols = std::array::from_fn::<_, WIDE_COLS, _>(col);
+                        wide::fast_pass(depth, tris, k, stride * LANES, groups, cols, step, dz, tri)
                     }
-                    mask &= lanes;
-                    while mask != 0 {
-                        let bit = mask.trailing_zeros() as usize;
-                        mask &= mask - 1;
-                        let (j, l) = (bit / LANES, bit % LANES);
-                        let [v0, v1, v2] = &ws[j];
-                        let (w0, w1, w2) = (v0[l], v1[l], v2[l]);
-                        let k = (py0 + l) * width + x + j;
-                        let iw = w0 * a[2] + w1 * b[2] + w2 * c[2];
-                        if iw > self.depth[k] {
-                            self.depth[k] = iw;
-                            let p = [w0 * a[2] / iw, w1 * b[2] / iw, w2 * c[2] / iw];
-                            self.frag[k] = Fragment { tri: ti as u32, p };
+                };
+                continue;
+            }
+            if cols_n <= FAST_COLS && groups <= FAST_GROUPS {
+                // The same fixed pass, one row group at a time in 4-lane vectors.
+                let cols: [F4; FAST_COLS] = std::array::from_fn(|j| {
+                    F4::splat_bits(u32::from(x_lo + j < x_hi).wrapping_neg())
+                });
+                for g in 0..FAST_GROUPS {
+                    let r0 = (first + g) * LANES;
+                    let (mut w, mut iw, live) = start(r0);
+                    let k = ((first + g) * stride + x_lo) * LANES;
+                    for (j, col) in cols.iter().enumerate() {
+                        self.sample(k + j * LANES, w, iw, live.and(*col), tri);
+                        for (wi, s) in w.iter_mut().zip(&step) {
+                            *wi = wi.add(*s);
                         }
+                        iw = iw.add(dz);
                     }
-                    // rows where a negative edge function is not increasing are done
-                    let done = (w0.negative() & dead[0])
-                        | (w1.negative() & dead[1])
-                        | (w2.negative() & dead[2]);
-                    let live = (1u32 << rows) - 1;
-                    if done & live == live {
-                        break;
-                    }
-                    x += n;
                 }
-                py0 += LANES;
+            } else {
+                for g in first..first + groups {
+                    let (mut w, mut iw, live) = start(g * LANES);
+                    let mut k = (g * stride + x_lo) * LANES;
+                    for _ in x_lo..x_hi {
+                        self.sample(k, w, iw, live, tri);
+                        for (wi, s) in w.iter_mut().zip(&step) {
+                            *wi = wi.add(*s);
+                        }
+                        iw = iw.add(dz);
+                        k += LANES;
+                    }
+                }
             }
         }
     }
 
+    /// Depth test and write of one column of a row group (buffer index `k`): lanes of `live`
+    /// inside the triangle (edge functions `w` all `>= 0`) and nearer than the buffer take
+    /// `iw` and `tri`.
+    #[inline(always)]
+    fn sample(&mut self, k: usize, w: [F4; 3], iw: F4, live: F4, tri: F4) {
+        let d = F4::load(&self.depth, k);
+        let m = F4::all_nonneg(w[0], w[1], w[2]).and(live).and(iw.gt(d));
+        m.select(iw, d).store(&mut self.depth, k);
+        m.select(tri, F4::load_bits(&self.tri, k))
+            .store_bits(&mut self.tri, k);
+    }
+
+    /// Perspective-correct attributes of triangle `ti` at sample-space point (px, py), where
+    /// 1 / depth is `iw` (outside the triangle this extends its planes).
+    #[inline(always)]
+    fn attributes(
+        &self,
+        ti: usize,
+        px: f32,
+        py: f32,
+        iw: f32,
+        tris: &[[u32; 3]],
+        attrs: &[[f32; NA]],
+    ) -> [f32; NA] {
+        let Plane(p) = self.planes[ti];
+        let depth = 1.0 / iw;
+        let w0 = (p[0] * (px - p[2]) + p[1] * (py - p[3])) * depth;
+        let w1 = (p[4] * (px - p[6]) + p[5] * (py - p[7])) * depth;
+        let w2 = 1.0 - w0 - w1;
+        let [aa, ab, ac] = tris[ti].map(|i| &attrs[i as usize]);
+        std::array::from_fn(|j| w0 * aa[j] + w1 * ab[j] + w2 * ac[j])
+    }
+
     /// Shade the visible samples and average `ss x ss` blocks into an output image over a
-    /// background. `tris` are those given to [`Target::draw`] and `attrs` per vertex; `shade`
-    /// maps interpolated attributes to a colour; `background(x, y)` is the f32 RGB of output
-    /// pixel (x, y), asked only for pixels with an empty sample. Returns the output colours and
-    /// per-pixel face coverage in [0, 1].
+    /// background. `tris` are those given to [`Target::draw`] and `attrs` per vertex, the first
+    /// two being texture coordinates; `shade` maps interpolated attributes to a colour;
+    /// `background(x, y)` is the f32 RGB of output pixel (x, y), asked only for pixels with an
+    /// empty sample. A pixel whose visible samples' texture coordinates all lie within `merge`
+    /// of each other (in s and in t) is shaded once, at their mean attributes, and weighted by
+    /// its coverage; otherwise each sample is shaded. Returns the output colours and per-pixel
+    /// face coverage in [0, 1].
     pub fn resolve<B, S>(
         &self,
         ss: usize,
         tris: &[[u32; 3]],
         attrs: &[[f32; NA]],
-        mut background: B,
-        mut shade: S,
+        merge: f32,
+        background: B,
+        shade: S,
     ) -> ResolvedImage
     where
         B: FnMut(usize, usize) -> [f32; 3],
         S: FnMut(&[f32; NA]) -> [f32; 3],
     {
+        let mut out = (Vec::new(), Vec::new());
+        self.resolve_into(ss, tris, attrs, merge, background, shade, &mut out);
+        out
+    }
+
+    /// [`Target::resolve`] into reused buffers (cleared first): repeated renders then touch
+    /// no fresh memory.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve_into<B, S>(
+        &self,
+        ss: usize,
+        tris: &[[u32; 3]],
+        attrs: &[[f32; NA]],
+        merge: f32,
+        background: B,
+        shade: S,
+        out: &mut ResolvedImage,
+    ) where
+        B: FnMut(usize, usize) -> [f32; 3],
+        S: FnMut(&[f32; NA]) -> [f32; 3],
+    {
+        let (img, cov) = out;
+        img.clear();
+        cov.clear();
+        match ss {
+            0 | 1 => self.resolve_ss::<1, B, S>(tris, attrs, merge, background, shade, img, cov),
+            2 => self.resolve_ss::<2, B, S>(tris, attrs, merge, background, shade, img, cov),
+            3 => self.resolve_ss::<3, B, S>(tris, attrs, merge, background, shade, img, cov),
+            _ => self.resolve_ss::<4, B, S>(tris, attrs, merge, background, shade, img, cov),
+        }
+    }
+
+    /// [`Target::resolve`] for `SS x SS` samples per pixel, appending to `out` and `cov`.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_ss<const SS: usize, B, S>(
+        &self,
+        tris: &[[u32; 3]],
+        attrs: &[[f32; NA]],
+        merge: f32,
+        mut background: B,
+        mut shade: S,
+        out: &mut Vec<[f32; 3]>,
+        cov: &mut Vec<f32>,
+    ) where
+        B: FnMut(usize, usize) -> [f32; 3],
+        S: FnMut(&[f32; NA]) -> [f32; 3],
+    {
+        let ss = SS;
         let (ow, oh) = (self.width / ss, self.height / ss);
-        let mut out = Vec::with_capacity(ow * oh);
-        let mut cov = Vec::with_capacity(ow * oh);
-        let norm = 1.0 / (ss * ss) as f32;
+        out.reserve(ow * oh);
+        cov.reserve(ow * oh);
+        let total = ss * ss;
+        let norm = 1.0 / total as f32;
+        let mut samples = [[0.0f32; NA]; MAX_SAMPLES];
+        let mut hits = [(0usize, 0.0f32, 0.0f32); MAX_SAMPLES];
+        debug_assert!(SS * SS <= MAX_SAMPLES);
         for oy in 0..oh {
             for ox in 0..ow {
-                let mut bg = None;
-                let mut acc = [0.0; 3];
+                // the visible samples: buffer index and position
                 let mut n = 0usize;
-                for sy in 0..ss {
-                    let row = (oy * ss + sy) * self.width + ox * ss;
-                    for k in row..row + ss {
-                        let c = if self.depth[k] > 0.0 {
+                for sy in 0..SS {
+                    for sx in 0..SS {
+                        let (x, y) = (ox * SS + sx, oy * SS + sy);
+                        let k = self.index(x, y);
+                        if self.depth[k] > 0.0 {
+                            hits[n] = (k, x as f32 + 0.5, y as f32 + 0.5);
                             n += 1;
-                            let Fragment { tri, p } = self.frag[k];
-                            let [aa, ab, ac] = tris[tri as usize].map(|i| &attrs[i as usize]);
-                            let mut at = [0.0; NA];
-                            for (j, v) in at.iter_mut().enumerate() {
-                                *v = p[0] * aa[j] + p[1] * ab[j] + p[2] * ac[j];
+                        }
+                    }
+                }
+                if n == 0 {
+                    out.push(background(ox, oy));
+                    cov.push(0.0);
+                    continue;
+                }
+                let hits = &hits[..n];
+                let t0 = self.tri[hits[0].0] as usize;
+                // All in one triangle: shade once at the samples' centroid (inside it, so an
+                // interpolation). Otherwise each sample's own attributes, then compare their
+                // texture coordinates (never extrapolate a triangle's planes: slivers at the lip
+                // line would fling them far).
+                let one = hits[1..].iter().all(|h| self.tri[h.0] as usize == t0);
+                let mut acc = if one {
+                    let inv = 1.0 / n as f32;
+                    let (mut cx, mut cy, mut iw) = (0.0, 0.0, 0.0);
+                    for &(k, x, y) in hits {
+                        cx += x;
+                        cy += y;
+                        iw += self.depth[k];
+                    }
+                    let at = self.attributes(t0, cx * inv, cy * inv, iw * inv, tris, attrs);
+                    let c = shade(&at);
+                    let w = n as f32;
+                    [c[0] * w, c[1] * w, c[2] * w]
+                } else {
+                    for (s, &(k, x, y)) in samples.iter_mut().zip(hits) {
+                        *s =
+                            self.attributes(self.tri[k] as usize, x, y, self.depth[k], tris, attrs);
+                    }
+                    let visible = &samples[..n];
+                    if within(visible.iter().map(|s| [s[0], s[1]]), merge) {
+                        let mut mean = visible[0];
+                        for s in &visible[1..] {
+                            for (m, v) in mean.iter_mut().zip(s) {
+                                *m += v;
                             }
-                            shade(&at)
-                        } else {
-                            *bg.get_or_insert_with(|| background(ox, oy))
-                        };
-                        acc[0] += c[0];
-                        acc[1] += c[1];
-                        acc[2] += c[2];
+                        }
+                        let inv = 1.0 / n as f32;
+                        let c = shade(&mean.map(|v| v * inv));
+                        let w = n as f32;
+                        [c[0] * w, c[1] * w, c[2] * w]
+                    } else {
+                        visible.iter().fold([0.0; 3], |a, s| {
+                            let c = shade(s);
+                            [a[0] + c[0], a[1] + c[1], a[2] + c[2]]
+                        })
+                    }
+                };
+                if n < total {
+                    let bg = background(ox, oy);
+                    let w = (total - n) as f32;
+                    for (a, b) in acc.iter_mut().zip(bg) {
+                        *a += b * w;
                     }
                 }
                 out.push(acc.map(|v| v * norm));
                 cov.push(n as f32 * norm);
             }
         }
-        (out, cov)
     }
+}
+
+/// Whether 2-D points all lie within `span` of each other along each axis.
+#[inline(always)]
+fn within(mut points: impl Iterator<Item = [f32; 2]>, span: f32) -> bool {
+    let Some(first) = points.next() else {
+        return true;
+    };
+    let (mut lo, mut hi) = (first, first);
+    for p in points {
+        for c in 0..2 {
+            lo[c] = lo[c].min(p[c]);
+            hi[c] = hi[c].max(p[c]);
+        }
+    }
+    hi[0] - lo[0] <= span && hi[1] - lo[1] <= span
 }
 
 /// Output colours and per-pixel face coverage of [`Target::resolve`].
@@ -342,12 +484,16 @@ pub type ResolvedImage = (Vec<[f32; 3]>, Vec<f32>);
 mod tests {
     use super::*;
 
+    fn empty(t: &Target) -> bool {
+        (0..t.height).all(|y| (0..t.width).all(|x| t.depth_at(x, y) == 0.0))
+    }
+
     #[test]
     fn nearer_triangle_wins_and_backfaces_are_culled() {
         let mut t = Target::new(8, 8);
         let mut attrs = [[0.0; NA]; 6];
         for a in &mut attrs[3..] {
-            a[0] = 1.0;
+            a[2] = 1.0;
         }
         // clockwise on screen (y down) = front facing
         let far = [[0.0, 0.0, 0.1], [0.0, 8.0, 0.1], [8.0, 0.0, 0.1]];
@@ -359,19 +505,21 @@ mod tests {
         assert_eq!(drawn, vec![1, 2], "back face culled");
         let mut u = Target::new(8, 8);
         u.draw(&verts, &tris[..1], &mut drawn);
-        assert!(u.depth.iter().all(|&d| d == 0.0), "back face drawn");
+        assert!(empty(&u), "back face drawn");
         let mut shaded = 0;
         let (img, cov) = t.resolve(
             2,
             &tris,
             &attrs,
+            1.0,
             |x, y| [x as f32 * 0.1, y as f32 * 0.1, 0.5],
             |a| {
                 shaded += 1;
-                [a[0]; 3]
+                [a[2]; 3]
             },
         );
-        assert_eq!(shaded, t.depth.iter().filter(|&&d| d > 0.0).count());
+        // one shade per covered pixel (all attributes are continuous)
+        assert_eq!(shaded, cov.iter().filter(|&&c| c > 0.0).count());
         assert_eq!(img.len(), 16);
         assert!(
             (img[0][0] - 1.0).abs() < 1e-5,
@@ -380,6 +528,162 @@ mod tests {
         assert_eq!(cov[0], 1.0);
         assert_eq!(cov[15], 0.0);
         assert!((img[15][1] - 0.3).abs() < 1e-5, "background");
+    }
+
+    #[test]
+    fn coverage_matches_a_scalar_point_in_triangle_test() {
+        // an odd-sized target (the last row group is partial) and triangles of every size
+        let (w, h) = (37usize, 23usize);
+        let mut t = Target::new(w, h);
+        let verts = vec![
+            [-3.0, 2.2, 0.5],
+            [30.7, 25.9, 0.5],
+            [40.1, -1.3, 0.5],
+            [5.2, 5.1, 0.9],
+            [5.9, 7.8, 0.9],
+            [7.7, 5.3, 0.9],
+        ];
+        let tris = [[0, 1, 2], [3, 4, 5]];
+        let mut drawn = Vec::new();
+        t.draw(&verts, &tris, &mut drawn);
+        assert_eq!(drawn, vec![0, 1]);
+        let inside = |tri: [u32; 3], px: f32, py: f32| {
+            let [a, b, c] = tri.map(|i| verts[i as usize]);
+            let e = |p: [f32; 3], q: [f32; 3]| {
+                (q[0] - p[0]) * (py - p[1]) - (q[1] - p[1]) * (px - p[0])
+            };
+            let (d0, d1, d2) = (e(a, b), e(b, c), e(c, a));
+            (d0 <= 0.0 && d1 <= 0.0 && d2 <= 0.0) || (d0 >= 0.0 && d1 >= 0.0 && d2 >= 0.0)
+        };
+        let mut mismatches = 0;
+        for y in 0..h {
+            for x in 0..w {
+                let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+                let expect = if inside(tris[1], px, py) {
+                    0.9
+                } else if inside(tris[0], px, py) {
+                    0.5
+                } else {
+                    0.0
+                };
+                let got = t.depth_at(x, y);
+                if (got - expect).abs() > 1e-4 {
+                    mismatches += 1;
+                }
+            }
+        }
+        // edge samples may round either way; nothing else may differ
+        assert!(mismatches <= 2, "{mismatches} samples differ");
+    }
+
+    #[test]
+    fn attributes_are_perspective_correct_and_seams_are_shaded_per_sample() {
+        // a quad of two triangles whose right half is twice as far away: texture s must follow
+        // the perspective mapping, not screen-space interpolation
+        let mut t = Target::new(16, 4);
+        let verts = vec![
+            [0.0, 0.0, 1.0],
+            [16.0, 0.0, 0.5],
+            [0.0, 4.0, 1.0],
+            [16.0, 4.0, 0.5],
+        ];
+        let tris = [[0, 2, 1], [1, 2, 3]];
+        let mut drawn = Vec::new();
+        t.draw(&verts, &tris, &mut drawn);
+        let attrs: Vec<[f32; NA]> = [0.0, 1.0, 0.0, 1.0]
+            .iter()
+            .map(|&s| [s, 0.0, 0.0, 0.0, 0.0, 0.0])
+            .collect();
+        let (img, cov) = t.resolve(1, &tris, &attrs, 0.01, |_, _| [0.0; 3], |a| [a[0]; 3]);
+        assert!(cov.iter().all(|&c| c == 1.0));
+        for x in 0..16 {
+            let u = (x as f32 + 0.5) / 16.0;
+            // 1/z interpolates linearly in screen space: s = u * z1 / ((1 - u) * z0 + u * z1)
+            let s = u * 0.5 / ((1.0 - u) * 1.0 + u * 0.5);
+            assert!(
+                (img[x + 16][0] - s).abs() < 1e-5,
+                "x={x}: {} vs {s}",
+                img[x + 16][0]
+            );
+        }
+        // at 2x2, a pixel inside one triangle is shaded once; one straddling two is shaded once
+        // only if its samples' texture coordinates lie within `merge`
+        let count = |t: &Target, tris: &[[u32; 3]], attrs: &[[f32; NA]], merge: f32| {
+            let mut shaded = 0;
+            let (img, _) = t.resolve(
+                2,
+                tris,
+                attrs,
+                merge,
+                |_, _| [0.0; 3],
+                |a| {
+                    shaded += 1;
+                    [a[0]; 3]
+                },
+            );
+            (shaded, img)
+        };
+        assert_eq!(count(&t, &tris, &attrs, 1.0).0, 16, "one shade per pixel");
+        let (tight, _) = count(&t, &tris, &attrs, 0.01);
+        assert!(tight > 16 && tight < 64, "{tight} shades");
+        // a seam: the second triangle has its own vertices, with a texture coordinate of its
+        // own, so pixels straddling the diagonal are shaded sample by sample unless `merge`
+        // spans the jump
+        let mut seam = verts.clone();
+        seam.extend([verts[1], verts[2], verts[3]]);
+        let mut attrs2 = attrs.clone();
+        attrs2.extend([[0.5, 0.0, 0.0, 0.0, 0.0, 0.0]; 3]);
+        let tris2 = [[0, 2, 1], [4, 5, 6]];
+        let mut u = Target::new(16, 4);
+        u.draw(&seam, &tris2, &mut drawn);
+        let (tight, img) = count(&u, &tris2, &attrs2, 0.01);
+        let (loose, _) = count(&u, &tris2, &attrs2, 1.0);
+        assert_eq!(
+            loose, 16,
+            "one shade per pixel when merging across the seam"
+        );
+        assert!(tight > 16, "seam pixels shaded per sample ({tight} shades)");
+        assert!(img.iter().all(|c| c[0] >= 0.0 && c[0] <= 1.0));
+    }
+
+    #[test]
+    fn simd_paths_give_the_same_buffers() {
+        // small and large triangles at every alignment, overlapping at random depths
+        let mut verts = Vec::new();
+        let mut tris = Vec::new();
+        let mut r = 12345u32;
+        let mut rnd = || {
+            r ^= r << 13;
+            r ^= r >> 17;
+            r ^= r << 5;
+            r as f32 / u32::MAX as f32
+        };
+        for i in 0..3000u32 {
+            let (cx, cy) = (rnd() * 70.0 - 3.0, rnd() * 50.0 - 3.0);
+            let s = if i % 10 == 0 { 12.0 } else { 3.5 };
+            let z = 0.1 + rnd();
+            for _ in 0..3 {
+                verts.push([cx + rnd() * s, cy + rnd() * s, z]);
+            }
+            tris.push([3 * i, 3 * i + 1, 3 * i + 2]);
+        }
+        let (mut a, mut b) = (Target::new(64, 45), Target::new(64, 45));
+        let (mut da, mut db) = (Vec::new(), Vec::new());
+        a.draw(&verts, &tris, &mut da);
+        b.draw_impl::<false>(&verts, &tris, &mut db);
+        assert_eq!(da, db);
+        assert!(da.len() > 1000);
+        let bits = |t: &Target| -> Vec<(u32, u32)> {
+            (0..t.height)
+                .flat_map(|y| (0..t.width).map(move |x| (x, y)))
+                .map(|(x, y)| {
+                    let k = t.index(x, y);
+                    let d = t.depth[k];
+                    (d.to_bits(), if d > 0.0 { t.tri[k] } else { 0 })
+                })
+                .collect()
+        };
+        assert_eq!(bits(&a), bits(&b));
     }
 
     #[test]

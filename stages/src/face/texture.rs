@@ -29,10 +29,97 @@ pub struct TexelChart {
     pub band: Option<f32>,
 }
 
+/// The identity-independent parts of a texel's albedo (feature masks and weights that depend
+/// only on where the texel lies), precomputed once so an identity's map costs no
+/// transcendental function per texel.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TexelTerms {
+    /// Cheek blush weight (times the look's `cheek`).
+    cheek: f32,
+    /// Stubble mask (times the look's `stubble`).
+    stubble: f32,
+    /// Eye-surround shadow weight (times the look's `eye_shadow`).
+    eye_shadow: f32,
+    /// Brows: distance from the brow centre line, thickness profile, and the mask's end and
+    /// front weights (0 outside the brow region).
+    brow_dist: f32,
+    brow_profile: f32,
+    brow_weight: f32,
+    /// Nostril darkening factor (1 = none).
+    nostril: f32,
+    /// Lip mask and the mouth-line darkening factor (1 = none).
+    lip: f32,
+    lip_line: f32,
+    /// Hair strand brightness.
+    streak: f32,
+    /// Hairline: the knot segment at this texel's azimuth and the position along it.
+    hair_knot: u32,
+    hair_frac: f32,
+}
+
+/// Azimuths (degrees) of the hairline knots (their heights depend on the look).
+const HAIR_KNOTS: [f32; 7] = [0.0, 40.0, 68.0, 84.0, 96.0, 112.0, 180.0];
+
+impl TexelTerms {
+    fn of(c: &TexelChart) -> TexelTerms {
+        let (x, y, fw) = (c.x, c.y, c.front);
+        let ax = x.abs();
+        let mut t = TexelTerms {
+            nostril: 1.0,
+            lip_line: 1.0,
+            ..TexelTerms::default()
+        };
+        if fw > 0.0 {
+            t.cheek = 0.18 * gauss(ax - 0.4, y + 0.3, 0.16, 0.14) * fw;
+            if y < -0.45 {
+                let jaw = smoothstep(-0.5, -0.85, y) * smoothstep(0.6, 0.3, ax);
+                let lip = gauss(x, y + 0.57, 0.22, 0.05);
+                t.stubble = (jaw + lip).min(1.0) * fw;
+            }
+            t.eye_shadow = gauss(ax - 0.32, y - 0.02, 0.17, 0.1) * fw;
+            if (0.05..0.35).contains(&y) && (0.1..0.54).contains(&ax) {
+                let p = ((ax - 0.11) / 0.4).clamp(0.0, 1.0);
+                let yb = 0.185 + 0.04 * (std::f32::consts::PI * p).sin() - 0.015 * p;
+                t.brow_dist = (y - yb).abs();
+                t.brow_profile = 1.25 - 0.7 * p;
+                t.brow_weight = smoothstep(0.0, 0.08, p) * smoothstep(1.0, 0.85, p) * fw;
+            }
+            t.nostril = 1.0 - 0.75 * gauss(ax - 0.055, y + 0.42, 0.032, 0.016) * fw;
+            if (-0.9..-0.62).contains(&y) && ax < 0.3 {
+                let w = (1.0 - (x / 0.27).powi(2)).max(0.0);
+                let bow = 0.012 * gauss(x, 0.0, 0.03, 1.0);
+                let top = MOUTH_Y + 0.055 * w.sqrt() - bow;
+                let bot = MOUTH_Y - 0.07 * w.sqrt();
+                let m = if y >= MOUTH_Y {
+                    smoothstep(top + 0.006, top - 0.006, y)
+                } else {
+                    smoothstep(bot - 0.008, bot + 0.008, y)
+                } * smoothstep(0.0, 0.04, w);
+                t.lip = m * fw;
+                let line = gauss(0.0, y - MOUTH_Y, 1.0, 0.007) * smoothstep(0.3, 0.2, ax);
+                t.lip_line = 1.0 - 0.5 * line;
+            }
+        }
+        t.streak = 0.9 + 0.1 * (c.abs_theta * 90.0 + y * 7.0).sin();
+        let d = c.abs_theta.to_degrees();
+        let i = HAIR_KNOTS
+            .iter()
+            .position(|&k| d < k)
+            .unwrap_or(HAIR_KNOTS.len() - 1)
+            .max(1);
+        t.hair_knot = i as u32;
+        t.hair_frac =
+            ((d - HAIR_KNOTS[i - 1]) / (HAIR_KNOTS[i] - HAIR_KNOTS[i - 1])).clamp(0.0, 1.0);
+        t
+    }
+}
+
 /// Identity-independent texture layout and colour-variation fields.
 #[derive(Debug, Clone)]
 pub struct TextureLayout {
     pub chart: Vec<TexelChart>,
+    /// Per texel, the parts of its albedo that do not depend on the identity.
+    pub terms: Vec<TexelTerms>,
     /// `N_ALBEDO - N_ALBEDO_SEMANTIC` fields of VAR*VAR*3 floats.
     pub var_fields: Vec<Vec<f32>>,
 }
@@ -100,7 +187,12 @@ impl TextureLayout {
                 f
             })
             .collect();
-        TextureLayout { chart, var_fields }
+        let terms = chart.iter().map(TexelTerms::of).collect();
+        TextureLayout {
+            chart,
+            terms,
+            var_fields,
+        }
     }
 }
 
@@ -200,106 +292,72 @@ impl Look {
     }
 }
 
-/// Hairline height at |azimuth| `a` (radians) for a look.
-fn hairline(a: f32, look: &Look) -> f32 {
-    let d = a.to_degrees();
-    let knots: [(f32, f32); 7] = [
-        (0.0, 0.80 + look.hairline + 0.25 * look.bald),
-        (40.0, 0.70 + look.hairline + 0.3 * look.bald),
-        (68.0, 0.42 + 0.5 * look.hairline),
-        (84.0, 0.22 - 0.3 * look.sideburn),
-        (96.0, 0.14),
-        (112.0, -0.62),
-        (180.0, -0.75),
-    ];
-    let i = knots
-        .iter()
-        .position(|k| d < k.0)
-        .unwrap_or(knots.len() - 1)
-        .max(1);
-    let (d0, h0) = knots[i - 1];
-    let (d1, h1) = knots[i];
-    h0 + (h1 - h0) * ((d - d0) / (d1 - d0)).clamp(0.0, 1.0)
+/// Hairline heights at the knots of [`HAIR_KNOTS`] for a look.
+fn hairline_knots(look: &Look) -> [f32; 7] {
+    [
+        0.80 + look.hairline + 0.25 * look.bald,
+        0.70 + look.hairline + 0.3 * look.bald,
+        0.42 + 0.5 * look.hairline,
+        0.22 - 0.3 * look.sideburn,
+        0.14,
+        -0.62,
+        -0.75,
+    ]
 }
 
-/// Albedo of one texel for a look, plus the upsampled colour variation `var`.
-fn texel(c: &TexelChart, look: &Look, var: [f32; 3]) -> [f32; 3] {
-    let (x, y, fw) = (c.x, c.y, c.front);
-    let ax = x.abs();
+/// Albedo of one texel for a look (with its hairline knots), plus the upsampled colour
+/// variation `var`.
+fn texel(c: &TexelChart, t: &TexelTerms, look: &Look, knots: &[f32; 7], var: [f32; 3]) -> [f32; 3] {
+    let y = c.y;
     if let Some(f) = c.band {
-        if ax > 0.25 {
-            return texel(&TexelChart { band: None, ..*c }, look, var);
+        if c.x.abs() <= 0.25 {
+            if !(0.12..=0.88).contains(&f) {
+                return look.lip;
+            }
+            return if f > 0.72 {
+                [0.82, 0.79, 0.72]
+            } else if f < 0.3 {
+                [0.45, 0.12, 0.12]
+            } else {
+                [0.10, 0.03, 0.03]
+            };
         }
-        if !(0.12..=0.88).contains(&f) {
-            return look.lip;
-        }
-        return if f > 0.72 {
-            [0.82, 0.79, 0.72]
-        } else if f < 0.3 {
-            [0.45, 0.12, 0.12]
-        } else {
-            [0.10, 0.03, 0.03]
-        };
     }
     let mut col = [
         (look.skin[0] + var[0]).max(0.02),
         (look.skin[1] + var[1]).max(0.02),
         (look.skin[2] + var[2]).max(0.02),
     ];
-    if fw > 0.0 {
-        // cheeks
-        let ck = look.cheek * 0.18 * gauss(ax - 0.4, y + 0.3, 0.16, 0.14) * fw;
-        col = [
-            col[0] * (1.0 + 0.2 * ck),
-            col[1] * (1.0 - ck),
-            col[2] * (1.0 - ck),
-        ];
-        // stubble
-        if y < -0.45 {
-            let jaw = smoothstep(-0.5, -0.85, y) * smoothstep(0.6, 0.3, ax);
-            let lip = gauss(x, y + 0.57, 0.22, 0.05);
-            let m = look.stubble * (jaw + lip).min(1.0) * fw;
-            col = lerp3(col, [col[0] * 0.55, col[1] * 0.55, col[2] * 0.6], m);
-        }
-        // eye surroundings (the eyes themselves are drawn per pixel)
-        let es = look.eye_shadow * gauss(ax - 0.32, y - 0.02, 0.17, 0.1) * fw;
-        col = col.map(|v| v * (1.0 - es));
-        // brows
-        if (0.05..0.35).contains(&y) && (0.1..0.54).contains(&ax) {
-            let p = ((ax - 0.11) / 0.4).clamp(0.0, 1.0);
-            let yb = 0.185 + 0.04 * (std::f32::consts::PI * p).sin() - 0.015 * p;
-            let th = look.brow_thick * (1.25 - 0.7 * p);
-            let m = smoothstep(th, th * 0.45, (y - yb).abs())
-                * smoothstep(0.0, 0.08, p)
-                * smoothstep(1.0, 0.85, p);
-            let bc = look.hair.map(|v| v * 0.8);
-            col = lerp3(col, bc, m * look.brow_dark * fw);
-        }
-        // nostrils
-        let n = gauss(ax - 0.055, y + 0.42, 0.032, 0.016);
-        col = col.map(|v| v * (1.0 - 0.75 * n * fw));
-        // lips
-        if (-0.9..-0.62).contains(&y) && ax < 0.3 {
-            let w = (1.0 - (x / 0.27).powi(2)).max(0.0);
-            let bow = 0.012 * gauss(x, 0.0, 0.03, 1.0);
-            let top = MOUTH_Y + 0.055 * w.sqrt() - bow;
-            let bot = MOUTH_Y - 0.07 * w.sqrt();
-            let m = if y >= MOUTH_Y {
-                smoothstep(top + 0.006, top - 0.006, y)
-            } else {
-                smoothstep(bot - 0.008, bot + 0.008, y)
-            } * smoothstep(0.0, 0.04, w);
-            col = lerp3(col, look.lip, m * fw);
-            let line = gauss(0.0, y - MOUTH_Y, 1.0, 0.007) * smoothstep(0.3, 0.2, ax);
-            col = col.map(|v| v * (1.0 - 0.5 * line));
-        }
+    // cheeks
+    let ck = look.cheek * t.cheek;
+    col = [
+        col[0] * (1.0 + 0.2 * ck),
+        col[1] * (1.0 - ck),
+        col[2] * (1.0 - ck),
+    ];
+    // stubble
+    let m = look.stubble * t.stubble;
+    col = lerp3(col, [col[0] * 0.55, col[1] * 0.55, col[2] * 0.6], m);
+    // eye surroundings (the eyes themselves are drawn per pixel)
+    let es = look.eye_shadow * t.eye_shadow;
+    col = col.map(|v| v * (1.0 - es));
+    // brows
+    if t.brow_weight > 0.0 {
+        let th = look.brow_thick * t.brow_profile;
+        let m = smoothstep(th, th * 0.45, t.brow_dist) * t.brow_weight;
+        let bc = look.hair.map(|v| v * 0.8);
+        col = lerp3(col, bc, m * look.brow_dark);
     }
+    // nostrils and lips
+    col = col.map(|v| v * t.nostril);
+    col = lerp3(col, look.lip, t.lip);
+    col = col.map(|v| v * t.lip_line);
     // hair
-    let h = hairline(c.abs_theta, look);
+    let i = t.hair_knot as usize;
+    let h = knots[i - 1] + (knots[i] - knots[i - 1]) * t.hair_frac;
     let m = smoothstep(h - 0.015, h + 0.025, y);
     if m > 0.0 {
-        let streak = 0.9 + 0.1 * (c.abs_theta * 90.0 + y * 7.0).sin();
-        let hc = look.hair.map(|v| v * streak);
+        let hc = look.hair.map(|v| v * t.streak);
         col = lerp3(col, hc, m);
     }
     col
@@ -308,8 +366,8 @@ fn texel(c: &TexelChart, look: &Look, var: [f32; 3]) -> [f32; 3] {
 /// A built albedo map for one identity.
 #[derive(Debug, Clone)]
 pub struct AlbedoMap {
-    /// TW*TH RGB texels.
-    pub texels: Vec<[f32; 3]>,
+    /// TW*TH RGB texels, padded to four lanes so a bilinear lookup is four vector lerps.
+    pub texels: Vec<[f32; 4]>,
     pub look: Look,
 }
 
@@ -317,6 +375,7 @@ impl AlbedoMap {
     /// Build the map for albedo coefficients `c` (length `N_ALBEDO`).
     pub fn build(layout: &TextureLayout, c: &[f32]) -> AlbedoMap {
         let look = Look::from_coeffs(c);
+        let knots = hairline_knots(&look);
         let mut var = vec![0.0f32; VAR * VAR * 3];
         for (k, f) in layout.var_fields.iter().enumerate() {
             let ck = c.get(N_ALBEDO_SEMANTIC + k).copied().unwrap_or(0.0);
@@ -339,7 +398,9 @@ impl AlbedoMap {
                     let b = at(x0, y0 + 1, ch) * (1.0 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
                     a * (1.0 - fy) + b * fy
                 });
-                texels.push(texel(&layout.chart[j * TW + i], &look, v));
+                let k = j * TW + i;
+                let [r, g, b] = texel(&layout.chart[k], &layout.terms[k], &look, &knots, v);
+                texels.push([r, g, b, 0.0]);
             }
         }
         AlbedoMap { texels, look }
@@ -359,13 +420,13 @@ impl AlbedoMap {
             self.texels[i + TW],
             self.texels[i + TW + 1],
         );
-        let mut o = [0.0; 3];
-        for k in 0..3 {
+        let mut o = [0.0; 4];
+        for k in 0..4 {
             let top = a[k] + (b[k] - a[k]) * fx;
             let bot = c[k] + (d[k] - c[k]) * fx;
             o[k] = top + (bot - top) * fy;
         }
-        o
+        [o[0], o[1], o[2]]
     }
 }
 

@@ -10,7 +10,9 @@ use synface_engine::{
 use crate::dataset::{Dataset, DatasetInfo, Domain};
 use crate::face::latent::LatentSet;
 use crate::face::sheet::sheet_png;
-use crate::face::{render_batch, FaceError, RenderOptions, RenderedFace, Style, MODEL_VERSION};
+use crate::face::{
+    render_batch, FaceError, RenderOptions, RenderedFace, Style, MODEL_VERSION, RENDERER_VERSION,
+};
 
 synface_engine::stage_params! {
     /// Parameters of `render`.
@@ -101,7 +103,8 @@ impl Stage for Render {
         "render"
     }
     fn version(&self) -> u32 {
-        MODEL_VERSION
+        // both the model and the renderer's arithmetic decide the pixels
+        MODEL_VERSION * 1000 + RENDERER_VERSION
     }
     fn about(&self) -> &'static str {
         "rasterise face latents into aligned crops with landmarks (synthetic or photo style)"

@@ -1,0 +1,239 @@
+//! The SIMD lanes of the rasteriser: [`F4`], four f32 lanes (SSE on x86_64, plain arrays
+//! elsewhere) with the few operations edge stepping and depth testing need, and [`wide`], the
+//! 8-lane AVX form of the small-triangle pass (chosen at run time). Every lane operation is the
+//! IEEE single-precision add, multiply or compare of scalar code, so all paths give the same bits.
+
+use super::raster::LANES;
+
+/// `LANES` f32 lanes (also used as lane masks: all bits set = true) with the few operations
+/// the rasteriser needs: SSE on x86_64, plain arrays elsewhere. Lane arithmetic is IEEE single
+/// precision either way, so both give the same bits.
+#[derive(Clone, Copy)]
+pub(super) struct F4(
+    #[cfg(target_arch = "x86_64")] pub(super) std::arch::x86_64::__m128,
+    #[cfg(not(target_arch = "x86_64"))] pub(super) [f32; LANES],
+);
+
+// SAFETY (every `unsafe` below): SSE and SSE2 are part of the x86_64 baseline, and every load
+// and store touches exactly the four elements `k..k + 4` of a slice, bounds-checked first.
+#[cfg(target_arch = "x86_64")]
+impl F4 {
+    #[inline(always)]
+    pub(super) fn new(v: [f32; LANES]) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_loadu_ps(v.as_ptr()) })
+    }
+    #[inline(always)]
+    pub(super) fn splat(v: f32) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_set1_ps(v) })
+    }
+    #[inline(always)]
+    pub(super) fn splat_bits(v: u32) -> F4 {
+        use std::arch::x86_64::*;
+        F4(unsafe { _mm_castsi128_ps(_mm_set1_epi32(v as i32)) })
+    }
+    #[inline(always)]
+    pub(super) fn add(self, o: F4) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_add_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    pub(super) fn sub(self, o: F4) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_sub_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    pub(super) fn mul(self, o: F4) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_mul_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    pub(super) fn load(s: &[f32], k: usize) -> F4 {
+        let s = &s[k..k + LANES];
+        F4(unsafe { std::arch::x86_64::_mm_loadu_ps(s.as_ptr()) })
+    }
+    #[inline(always)]
+    pub(super) fn store(self, s: &mut [f32], k: usize) {
+        let s = &mut s[k..k + LANES];
+        unsafe { std::arch::x86_64::_mm_storeu_ps(s.as_mut_ptr(), self.0) }
+    }
+    #[inline(always)]
+    pub(super) fn load_bits(s: &[u32], k: usize) -> F4 {
+        use std::arch::x86_64::*;
+        let s = &s[k..k + LANES];
+        F4(unsafe { _mm_castsi128_ps(_mm_loadu_si128(s.as_ptr() as *const __m128i)) })
+    }
+    #[inline(always)]
+    pub(super) fn store_bits(self, s: &mut [u32], k: usize) {
+        use std::arch::x86_64::*;
+        let s = &mut s[k..k + LANES];
+        unsafe { _mm_storeu_si128(s.as_mut_ptr() as *mut __m128i, _mm_castps_si128(self.0)) }
+    }
+    /// Mask: lanes where `a`, `b` and `c` are all `>= 0` (false for NaN).
+    #[inline(always)]
+    pub(super) fn all_nonneg(a: F4, b: F4, c: F4) -> F4 {
+        use std::arch::x86_64::*;
+        unsafe {
+            let z = _mm_setzero_ps();
+            F4(_mm_and_ps(
+                _mm_and_ps(_mm_cmpge_ps(a.0, z), _mm_cmpge_ps(b.0, z)),
+                _mm_cmpge_ps(c.0, z),
+            ))
+        }
+    }
+    /// Mask: lanes where `self > o`.
+    #[inline(always)]
+    pub(super) fn gt(self, o: F4) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_cmpgt_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    pub(super) fn and(self, o: F4) -> F4 {
+        F4(unsafe { std::arch::x86_64::_mm_and_ps(self.0, o.0) })
+    }
+    /// Lanes of `a` where `self` (a mask) is set, else of `b`.
+    #[inline(always)]
+    pub(super) fn select(self, a: F4, b: F4) -> F4 {
+        use std::arch::x86_64::*;
+        F4(unsafe { _mm_or_ps(_mm_and_ps(self.0, a.0), _mm_andnot_ps(self.0, b.0)) })
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl F4 {
+    #[inline(always)]
+    pub(super) fn new(v: [f32; LANES]) -> F4 {
+        F4(v)
+    }
+    #[inline(always)]
+    pub(super) fn splat(v: f32) -> F4 {
+        F4([v; LANES])
+    }
+    #[inline(always)]
+    pub(super) fn splat_bits(v: u32) -> F4 {
+        F4([f32::from_bits(v); LANES])
+    }
+    #[inline(always)]
+    pub(super) fn add(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|l| self.0[l] + o.0[l]))
+    }
+    #[inline(always)]
+    pub(super) fn sub(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|l| self.0[l] - o.0[l]))
+    }
+    #[inline(always)]
+    pub(super) fn mul(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|l| self.0[l] * o.0[l]))
+    }
+    #[inline(always)]
+    pub(super) fn load(s: &[f32], k: usize) -> F4 {
+        F4(s[k..k + LANES].try_into().expect("four lanes"))
+    }
+    #[inline(always)]
+    pub(super) fn store(self, s: &mut [f32], k: usize) {
+        s[k..k + LANES].copy_from_slice(&self.0);
+    }
+    #[inline(always)]
+    pub(super) fn load_bits(s: &[u32], k: usize) -> F4 {
+        F4(std::array::from_fn(|l| f32::from_bits(s[k + l])))
+    }
+    #[inline(always)]
+    pub(super) fn store_bits(self, s: &mut [u32], k: usize) {
+        for l in 0..LANES {
+            s[k + l] = self.0[l].to_bits();
+        }
+    }
+    fn mask(f: impl Fn(usize) -> bool) -> F4 {
+        F4(std::array::from_fn(|l| {
+            f32::from_bits(if f(l) { u32::MAX } else { 0 })
+        }))
+    }
+    #[inline(always)]
+    pub(super) fn all_nonneg(a: F4, b: F4, c: F4) -> F4 {
+        F4::mask(|l| (a.0[l] >= 0.0) & (b.0[l] >= 0.0) & (c.0[l] >= 0.0))
+    }
+    #[inline(always)]
+    pub(super) fn gt(self, o: F4) -> F4 {
+        F4::mask(|l| self.0[l] > o.0[l])
+    }
+    #[inline(always)]
+    pub(super) fn and(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|l| {
+            f32::from_bits(self.0[l].to_bits() & o.0[l].to_bits())
+        }))
+    }
+    #[inline(always)]
+    pub(super) fn select(self, a: F4, b: F4) -> F4 {
+        F4(std::array::from_fn(|l| {
+            let m = self.0[l].to_bits();
+            f32::from_bits((m & a.0[l].to_bits()) | (!m & b.0[l].to_bits()))
+        }))
+    }
+}
+
+/// The small-triangle pass on 8-lane AVX vectors: lanes 0-3 are the first row group, 4-7 the
+/// second.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod wide {
+    use super::LANES;
+    use std::arch::x86_64::*;
+
+    /// One row group's edge functions, 1/depth and live-row mask at its first column.
+    pub(crate) type Group = ([__m128; 3], __m128, __m128);
+
+    /// Depth test and write of `N` columns of two row groups: the first group's
+    /// first column at buffer index `k`, the second `gstep` further.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx")]
+    pub(crate) unsafe fn fast_pass<const N: usize>(
+        depth: &mut [f32],
+        tri: &mut [u32],
+        k: usize,
+        gstep: usize,
+        groups: [Group; 2],
+        cols: [__m128; N],
+        step: [__m128; 3],
+        dz: __m128,
+        id: __m128,
+    ) {
+        let end = k + gstep + N * LANES;
+        assert!(
+            end <= depth.len() && end <= tri.len(),
+            "fast pass out of bounds"
+        );
+        let join = |lo: __m128, hi: __m128| _mm256_set_m128(hi, lo);
+        let [(w0, iw0, live0), (w1, iw1, live1)] = groups;
+        let mut w = [0, 1, 2].map(|i| join(w0[i], w1[i]));
+        let mut iw = join(iw0, iw1);
+        let live = join(live0, live1);
+        let step = step.map(|s| join(s, s));
+        let dz = join(dz, dz);
+        let id = join(id, id);
+        let z = _mm256_setzero_ps();
+        let pd = depth.as_mut_ptr();
+        let pt = tri.as_mut_ptr() as *mut f32;
+        for (j, col) in cols.iter().enumerate() {
+            let (lo, hi) = (k + j * LANES, k + j * LANES + gstep);
+            // SAFETY: lo + 4 <= hi + 4 <= end, checked above.
+            unsafe {
+                let d = _mm256_loadu2_m128(pd.add(hi), pd.add(lo));
+                let inside = _mm256_and_ps(
+                    _mm256_and_ps(
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(w[0], z),
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(w[1], z),
+                    ),
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(w[2], z),
+                );
+                let m = _mm256_and_ps(
+                    _mm256_and_ps(inside, _mm256_and_ps(live, join(*col, *col))),
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(iw, d),
+                );
+                _mm256_storeu2_m128(pd.add(hi), pd.add(lo), _mm256_blendv_ps(d, iw, m));
+                let t = _mm256_loadu2_m128(pt.add(hi), pt.add(lo));
+                _mm256_storeu2_m128(pt.add(hi), pt.add(lo), _mm256_blendv_ps(t, id, m));
+            }
+            for (wi, s) in w.iter_mut().zip(&step) {
+                *wi = _mm256_add_ps(*wi, *s);
+            }
+            iw = _mm256_add_ps(iw, dz);
+        }
+    }
+}
