@@ -1,6 +1,6 @@
 //! Render throughput at 112x112: images/s single- and multi-threaded, against a reference
 //! measured in the same run: the rate of merely filling the same supersampled buffers
-//! (allocate + memset the depth/fragment buffers + resolve over the background), i.e. the floor
+//! (allocate + memset the depth/triangle buffers + resolve over the background), i.e. the floor
 //! cost of touching the pixels. (Not comparable with runs before the deferred-fragment target,
 //! whose buffers were larger.)
 //! `cargo run -p synface-stages --example render_bench -- [IMAGES] [PER_ID] [SUPERSAMPLE]`

@@ -24,11 +24,12 @@ pub const NA: usize = 6;
 /// Rows rasterised together, one per SIMD lane (and the row-group height of the buffers).
 pub(super) const LANES: usize = 4;
 
-/// The fixed pass for small triangles: bounding boxes of at most this many columns and row
-/// groups.
+/// The AVX path's fixed passes for small triangles: bounding boxes within `FAST_GROUPS` row
+/// groups and `FAST_COLS` (or else `WIDE_COLS`) columns. `WIDE_COLS` is also the buffers'
+/// right padding.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const FAST_COLS: usize = 4;
 const FAST_GROUPS: usize = 2;
-/// The wider fixed pass of the AVX path (also the buffers' right padding).
 const WIDE_COLS: usize = 8;
 
 /// Most samples per pixel (`supersample` is at most 4).
@@ -216,9 +217,8 @@ impl Target {
                 // rows inside the bounding box: miny <= r < maxy, i.e. miny < r + 0.5 < maxy
                 (w, iw, y.gt(lo).and(hi.gt(y)))
             };
-            let cols_n = x_hi - x_lo;
             #[cfg(target_arch = "x86_64")]
-            if WIDE && cols_n <= WIDE_COLS && groups <= FAST_GROUPS {
+            if WIDE && x_hi - x_lo <= WIDE_COLS && groups <= FAST_GROUPS {
                 // Small triangles (most of a face) take a fixed pass over both row groups and
                 // FAST_COLS or WIDE_COLS columns, with no data-dependent branch; columns past
                 // the box (in the buffer's padding or outside the triangle) are masked off.
@@ -231,7 +231,7 @@ impl Target {
                 // SAFETY: only reached from `draw_avx` (the CPU has AVX); `fast_pass` checks
                 // its bounds.
                 unsafe {
-                    if cols_n <= FAST_COLS {
+                    if x_hi - x_lo <= FAST_COLS {
                         let cols = std::array::from_fn::<_, FAST_COLS, _>(col);
                         wide::fast_pass(depth, tris, k, stride * LANES, groups, cols, step, dz, tri)
                     } else {
@@ -241,35 +241,18 @@ impl Target {
                 };
                 continue;
             }
-            if cols_n <= FAST_COLS && groups <= FAST_GROUPS {
-                // The same fixed pass, one row group at a time in 4-lane vectors.
-                let cols: [F4; FAST_COLS] = std::array::from_fn(|j| {
-                    F4::splat_bits(u32::from(x_lo + j < x_hi).wrapping_neg())
-                });
-                for g in 0..FAST_GROUPS {
-                    let r0 = (first + g) * LANES;
-                    let (mut w, mut iw, live) = start(r0);
-                    let k = ((first + g) * stride + x_lo) * LANES;
-                    for (j, col) in cols.iter().enumerate() {
-                        self.sample(k + j * LANES, w, iw, live.and(*col), tri);
-                        for (wi, s) in w.iter_mut().zip(&step) {
-                            *wi = wi.add(*s);
-                        }
-                        iw = iw.add(dz);
+            // every other triangle (and all of them without AVX): the box's columns, one row
+            // group at a time, branch-free within the group
+            for g in first..first + groups {
+                let (mut w, mut iw, live) = start(g * LANES);
+                let mut k = (g * stride + x_lo) * LANES;
+                for _ in x_lo..x_hi {
+                    self.sample(k, w, iw, live, tri);
+                    for (wi, s) in w.iter_mut().zip(&step) {
+                        *wi = wi.add(*s);
                     }
-                }
-            } else {
-                for g in first..first + groups {
-                    let (mut w, mut iw, live) = start(g * LANES);
-                    let mut k = (g * stride + x_lo) * LANES;
-                    for _ in x_lo..x_hi {
-                        self.sample(k, w, iw, live, tri);
-                        for (wi, s) in w.iter_mut().zip(&step) {
-                            *wi = wi.add(*s);
-                        }
-                        iw = iw.add(dz);
-                        k += LANES;
-                    }
+                    iw = iw.add(dz);
+                    k += LANES;
                 }
             }
         }
@@ -329,40 +312,15 @@ impl Target {
         B: FnMut(usize, usize) -> [f32; 3],
         S: FnMut(&[f32; NA]) -> [f32; 3],
     {
-        let mut out = (Vec::new(), Vec::new());
-        self.resolve_into(ss, tris, attrs, merge, background, shade, &mut out);
-        out
-    }
-
-    /// [`Target::resolve`] into reused buffers (cleared first): repeated renders then touch
-    /// no fresh memory.
-    #[allow(clippy::too_many_arguments)]
-    pub fn resolve_into<B, S>(
-        &self,
-        ss: usize,
-        tris: &[[u32; 3]],
-        attrs: &[[f32; NA]],
-        merge: f32,
-        background: B,
-        shade: S,
-        out: &mut ResolvedImage,
-    ) where
-        B: FnMut(usize, usize) -> [f32; 3],
-        S: FnMut(&[f32; NA]) -> [f32; 3],
-    {
-        let (img, cov) = out;
-        img.clear();
-        cov.clear();
         match ss {
-            0 | 1 => self.resolve_ss::<1, B, S>(tris, attrs, merge, background, shade, img, cov),
-            2 => self.resolve_ss::<2, B, S>(tris, attrs, merge, background, shade, img, cov),
-            3 => self.resolve_ss::<3, B, S>(tris, attrs, merge, background, shade, img, cov),
-            _ => self.resolve_ss::<4, B, S>(tris, attrs, merge, background, shade, img, cov),
+            0 | 1 => self.resolve_ss::<1, B, S>(tris, attrs, merge, background, shade),
+            2 => self.resolve_ss::<2, B, S>(tris, attrs, merge, background, shade),
+            3 => self.resolve_ss::<3, B, S>(tris, attrs, merge, background, shade),
+            _ => self.resolve_ss::<4, B, S>(tris, attrs, merge, background, shade),
         }
     }
 
-    /// [`Target::resolve`] for `SS x SS` samples per pixel, appending to `out` and `cov`.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Target::resolve`] for `SS x SS` samples per pixel.
     fn resolve_ss<const SS: usize, B, S>(
         &self,
         tris: &[[u32; 3]],
@@ -370,21 +328,19 @@ impl Target {
         merge: f32,
         mut background: B,
         mut shade: S,
-        out: &mut Vec<[f32; 3]>,
-        cov: &mut Vec<f32>,
-    ) where
+    ) -> ResolvedImage
+    where
         B: FnMut(usize, usize) -> [f32; 3],
         S: FnMut(&[f32; NA]) -> [f32; 3],
     {
-        let ss = SS;
-        let (ow, oh) = (self.width / ss, self.height / ss);
-        out.reserve(ow * oh);
-        cov.reserve(ow * oh);
-        let total = ss * ss;
+        const { assert!(SS * SS <= MAX_SAMPLES) };
+        let (ow, oh) = (self.width / SS, self.height / SS);
+        let mut out = Vec::with_capacity(ow * oh);
+        let mut cov = Vec::with_capacity(ow * oh);
+        let total = SS * SS;
         let norm = 1.0 / total as f32;
         let mut samples = [[0.0f32; NA]; MAX_SAMPLES];
         let mut hits = [(0usize, 0.0f32, 0.0f32); MAX_SAMPLES];
-        debug_assert!(SS * SS <= MAX_SAMPLES);
         for oy in 0..oh {
             for ox in 0..ow {
                 // the visible samples: buffer index and position
@@ -411,41 +367,38 @@ impl Target {
                 // texture coordinates (never extrapolate a triangle's planes: slivers at the lip
                 // line would fling them far).
                 let one = hits[1..].iter().all(|h| self.tri[h.0] as usize == t0);
-                let mut acc = if one {
-                    let inv = 1.0 / n as f32;
+                let inv = 1.0 / n as f32;
+                // the attributes to shade the pixel once at, if it is shaded once
+                let once = if one {
                     let (mut cx, mut cy, mut iw) = (0.0, 0.0, 0.0);
                     for &(k, x, y) in hits {
                         cx += x;
                         cy += y;
                         iw += self.depth[k];
                     }
-                    let at = self.attributes(t0, cx * inv, cy * inv, iw * inv, tris, attrs);
-                    let c = shade(&at);
-                    let w = n as f32;
-                    [c[0] * w, c[1] * w, c[2] * w]
+                    Some(self.attributes(t0, cx * inv, cy * inv, iw * inv, tris, attrs))
                 } else {
                     for (s, &(k, x, y)) in samples.iter_mut().zip(hits) {
                         *s =
                             self.attributes(self.tri[k] as usize, x, y, self.depth[k], tris, attrs);
                     }
                     let visible = &samples[..n];
-                    if within(visible.iter().map(|s| [s[0], s[1]]), merge) {
+                    within(visible.iter().map(|s| [s[0], s[1]]), merge).then(|| {
                         let mut mean = visible[0];
                         for s in &visible[1..] {
                             for (m, v) in mean.iter_mut().zip(s) {
                                 *m += v;
                             }
                         }
-                        let inv = 1.0 / n as f32;
-                        let c = shade(&mean.map(|v| v * inv));
-                        let w = n as f32;
-                        [c[0] * w, c[1] * w, c[2] * w]
-                    } else {
-                        visible.iter().fold([0.0; 3], |a, s| {
-                            let c = shade(s);
-                            [a[0] + c[0], a[1] + c[1], a[2] + c[2]]
-                        })
-                    }
+                        mean.map(|v| v * inv)
+                    })
+                };
+                let mut acc = match once {
+                    Some(at) => shade(&at).map(|c| c * n as f32),
+                    None => samples[..n].iter().fold([0.0; 3], |a, s| {
+                        let c = shade(s);
+                        [a[0] + c[0], a[1] + c[1], a[2] + c[2]]
+                    }),
                 };
                 if n < total {
                     let bg = background(ox, oy);
@@ -458,6 +411,7 @@ impl Target {
                 cov.push(n as f32 * norm);
             }
         }
+        (out, cov)
     }
 }
 

@@ -148,8 +148,6 @@ struct Scratch {
     drawn: Vec<u32>,
     /// Vertices of those triangles (the only ones whose attributes are read).
     used: Vec<bool>,
-    /// The resolved image and its coverage.
-    image: super::raster::ResolvedImage,
 }
 
 thread_local! {
@@ -252,8 +250,7 @@ fn render_with(
     let detail = fx.as_ref().map_or(0.0, |f| f.skin_detail);
     let bg = model.background.field(&lat.background, size);
 
-    let mut out = std::mem::take(&mut sc.image);
-    target.resolve_into(
+    let (mut img, cov) = target.resolve(
         ss,
         &model.mesh.tris,
         &sc.attrs,
@@ -280,20 +277,17 @@ fn render_with(
                 tone(alb[2] * a[4] + a[5]),
             ]
         },
-        &mut out,
     );
     let lm3 = model.landmarks_3d(verts);
     let landmarks = lm3.map(|p| {
         let q = place.project(pose_point(&rot, p));
         [q[0], q[1]]
     });
-    let (img, cov) = &mut out;
     if let Some(f) = &fx {
-        f.apply(img, cov, size, &landmarks, &ident.albedo.look.skin);
+        f.apply(&mut img, &cov, size, &landmarks, &ident.albedo.look.skin);
     }
     let mut rgb = vec![0u8; img.len() * 3];
     to_u8(img.as_flattened(), &mut rgb);
-    sc.image = out;
     if let Some(f) = &fx {
         f.compress(&mut rgb, size);
     }
@@ -309,8 +303,8 @@ fn to_u8(v: &[f32], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 4 floats at `i` or
-        // `i + 4` and every store writes 8 bytes at `i`, all below `n`.
+        // SAFETY: SSE2 is part of the x86_64 baseline; each step loads the 8 floats at
+        // `done..done + 8` and stores 8 bytes there, all below `n`.
         unsafe {
             let (zero, one) = (_mm_setzero_ps(), _mm_set1_ps(1.0));
             let (scale, half) = (_mm_set1_ps(255.0), _mm_set1_ps(0.5));
