@@ -22,6 +22,7 @@ pub mod model;
 pub mod photo;
 pub mod raster;
 pub mod render;
+mod resolve;
 pub mod shading;
 pub mod sheet;
 mod simd;
@@ -95,4 +96,17 @@ pub(crate) fn seed_of(tag: &str, parts: &[u64]) -> u64 {
     }
     let b = h.finalize();
     u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// A tiny xorshift generator of uniform floats in [0, 1] for the rasteriser's randomised
+/// equivalence tests (no dependency on `rand`'s stream).
+#[cfg(test)]
+pub(crate) fn test_uniform(seed: u32) -> impl FnMut() -> f32 {
+    let mut r = seed.max(1);
+    move || {
+        r ^= r << 13;
+        r ^= r >> 17;
+        r ^= r << 5;
+        r as f32 / u32::MAX as f32
+    }
 }

@@ -5,15 +5,17 @@
 //!
 //! Geometry and shading are decoupled (as in a GPU's multisampling): [`Target::draw`] keeps only
 //! the nearest triangle and its depth per sample, four rows at a time in SIMD lanes (the buffers
-//! are stored in groups of four rows, so a column of a group is one vector); [`Target::resolve`]
-//! interpolates the attributes of every visible sample, and shades a pixel once at the mean of
-//! its samples' attributes when they lie on one continuous surface (their texture coordinates
-//! close together), or sample by sample where they do not (silhouettes over the face, the lip
-//! line, the back seam). Edge anti-aliasing against the background stays exact either way.
+//! are stored in groups of four rows, so a column of a group is one vector; with AVX, two
+//! groups per 8-lane vector); [`Target::resolve`] (the `resolve` module) interpolates the
+//! attributes of every visible sample, and shades a pixel once at the mean of its samples'
+//! attributes when they lie on one continuous surface (their texture coordinates close
+//! together), or sample by sample where they do not (silhouettes over the face, the lip line,
+//! the back seam). Edge anti-aliasing against the background stays exact either way.
 //!
 //! The arithmetic is part of the renderer's output bytes (see [`super::RENDERER_VERSION`]);
 //! the SIMD paths ([`super::simd`]) give the same bits as scalar code.
 
+pub use super::resolve::ResolvedImage;
 #[cfg(target_arch = "x86_64")]
 use super::simd::wide;
 use super::simd::F4;
@@ -33,7 +35,7 @@ const FAST_GROUPS: usize = 2;
 const WIDE_COLS: usize = 8;
 
 /// Most samples per pixel (`supersample` is at most 4).
-const MAX_SAMPLES: usize = 16;
+pub(super) const MAX_SAMPLES: usize = 16;
 
 /// A supersampled depth + triangle buffer.
 #[derive(Debug, Clone)]
@@ -41,22 +43,22 @@ pub struct Target {
     pub width: usize,
     pub height: usize,
     /// Samples per buffer row (`width` plus padding).
-    stride: usize,
+    pub(super) stride: usize,
     /// 1 / depth of the nearest surface per sample (0 = empty), in groups of `LANES` rows:
     /// sample (x, y) is at `((y / LANES) * stride + x) * LANES + y % LANES`.
-    depth: Vec<f32>,
+    pub(super) depth: Vec<f32>,
     /// The nearest triangle per sample (only meaningful where `depth > 0`).
-    tri: Vec<u32>,
+    pub(super) tri: Vec<u32>,
     /// Per triangle index: the screen-space planes of the first two perspective-weighted
     /// barycentrics (written for drawn triangles only; see [`Plane`]).
-    planes: Vec<Plane>,
+    pub(super) planes: Vec<Plane>,
 }
 
 /// `w_i / depth_i` of a triangle's vertices 0 and 1 as planes in screen space:
 /// `q = dx * (x - ox) + dy * (y - oy)`; with `q0 + q1 + q2 = 1 / depth` they give the
 /// perspective-correct barycentrics `q_i * depth`.
 #[derive(Debug, Clone, Copy, Default)]
-struct Plane([f32; 8]);
+pub(super) struct Plane(pub(super) [f32; 8]);
 
 /// `v.floor().max(0.0)` without a libm call, for a bounding box: the same value for every
 /// `v < 2^63`, and at least as large as any clamp bound above that.
@@ -135,7 +137,7 @@ impl Target {
     }
 
     #[inline(always)]
-    fn index(&self, x: usize, y: usize) -> usize {
+    pub(super) fn index(&self, x: usize, y: usize) -> usize {
         ((y / LANES) * self.stride + x) * LANES + y % LANES
     }
 
@@ -218,31 +220,53 @@ impl Target {
                 (w, iw, y.gt(lo).and(hi.gt(y)))
             };
             #[cfg(target_arch = "x86_64")]
-            if WIDE && x_hi - x_lo <= WIDE_COLS && groups <= FAST_GROUPS {
-                // Small triangles (most of a face) take a fixed pass over both row groups and
-                // FAST_COLS or WIDE_COLS columns, with no data-dependent branch; columns past
-                // the box (in the buffer's padding or outside the triangle) are masked off.
-                let groups = [start(first * LANES), start((first + 1) * LANES)]
-                    .map(|g| (g.0.map(|v| v.0), g.1 .0, g.2 .0));
-                let k = (first * stride + x_lo) * LANES;
-                let col = |j: usize| F4::splat_bits(u32::from(x_lo + j < x_hi).wrapping_neg()).0;
-                let (step, dz, tri) = (step.map(|v| v.0), dz.0, tri.0);
-                let (depth, tris) = (&mut self.depth, &mut self.tri);
-                // SAFETY: only reached from `draw_avx` (the CPU has AVX); `fast_pass` checks
-                // its bounds.
-                unsafe {
-                    if x_hi - x_lo <= FAST_COLS {
-                        let cols = std::array::from_fn::<_, FAST_COLS, _>(col);
-                        wide::fast_pass(depth, tris, k, stride * LANES, groups, cols, step, dz, tri)
-                    } else {
-                        let cols = std::array::from_fn::<_, WIDE_COLS, _>(col);
-                        wide::fast_pass(depth, tris, k, stride * LANES, groups, cols, step, dz, tri)
-                    }
+            if WIDE {
+                // SAFETY (all three calls): only reached from `draw_avx` (the CPU has AVX);
+                // the passes check their bounds.
+                let span = |g: usize| unsafe {
+                    wide::Span::new(
+                        g * LANES,
+                        x0,
+                        [(e0, b), (e1, c), (e2, a)],
+                        [a[2], b[2], c[2]],
+                        [e0[0], e1[0], e2[0]],
+                        dz.to_array()[0],
+                        [miny, maxy],
+                        ti as u32,
+                    )
                 };
+                let (depth, tris) = (&mut self.depth, &mut self.tri);
+                let gstep = stride * LANES;
+                if x_hi - x_lo <= WIDE_COLS && groups <= FAST_GROUPS {
+                    // Small triangles (most of a face) take a fixed pass over both row groups
+                    // and FAST_COLS or WIDE_COLS columns, with no data-dependent branch;
+                    // columns past the box (in the buffer's padding or outside the triangle)
+                    // are masked off.
+                    let k = (first * stride + x_lo) * LANES;
+                    let col =
+                        |j: usize| F4::splat_bits(u32::from(x_lo + j < x_hi).wrapping_neg()).0;
+                    let span = span(first);
+                    unsafe {
+                        if x_hi - x_lo <= FAST_COLS {
+                            let cols = std::array::from_fn::<_, FAST_COLS, _>(col);
+                            wide::fast_pass(depth, tris, k, gstep, span, cols)
+                        } else {
+                            let cols = std::array::from_fn::<_, WIDE_COLS, _>(col);
+                            wide::fast_pass(depth, tris, k, gstep, span, cols)
+                        }
+                    };
+                } else {
+                    // larger triangles: the box's columns, two row groups at a time (the
+                    // second group of the last pair is at most the padding group)
+                    for g in (first..first + groups).step_by(2) {
+                        let k = (g * stride + x_lo) * LANES;
+                        unsafe { wide::span_pass(depth, tris, k, gstep, span(g), x_hi - x_lo) };
+                    }
+                }
                 continue;
             }
-            // every other triangle (and all of them without AVX): the box's columns, one row
-            // group at a time, branch-free within the group
+            // every other triangle without AVX: the box's columns, one row group at a time,
+            // branch-free within the group
             for g in first..first + groups {
                 let (mut w, mut iw, live) = start(g * LANES);
                 let mut k = (g * stride + x_lo) * LANES;
@@ -269,170 +293,7 @@ impl Target {
         m.select(tri, F4::load_bits(&self.tri, k))
             .store_bits(&mut self.tri, k);
     }
-
-    /// Perspective-correct attributes of triangle `ti` at sample-space point (px, py), where
-    /// 1 / depth is `iw` (outside the triangle this extends its planes).
-    #[inline(always)]
-    fn attributes(
-        &self,
-        ti: usize,
-        px: f32,
-        py: f32,
-        iw: f32,
-        tris: &[[u32; 3]],
-        attrs: &[[f32; NA]],
-    ) -> [f32; NA] {
-        let Plane(p) = self.planes[ti];
-        let depth = 1.0 / iw;
-        let w0 = (p[0] * (px - p[2]) + p[1] * (py - p[3])) * depth;
-        let w1 = (p[4] * (px - p[6]) + p[5] * (py - p[7])) * depth;
-        let w2 = 1.0 - w0 - w1;
-        let [aa, ab, ac] = tris[ti].map(|i| &attrs[i as usize]);
-        std::array::from_fn(|j| w0 * aa[j] + w1 * ab[j] + w2 * ac[j])
-    }
-
-    /// Shade the visible samples and average `ss x ss` blocks into an output image over a
-    /// background. `tris` are those given to [`Target::draw`] and `attrs` per vertex, the first
-    /// two being texture coordinates; `shade` maps interpolated attributes to a colour;
-    /// `background(x, y)` is the f32 RGB of output pixel (x, y), asked only for pixels with an
-    /// empty sample. A pixel whose visible samples' texture coordinates all lie within `merge`
-    /// of each other (in s and in t) is shaded once, at their mean attributes, and weighted by
-    /// its coverage; otherwise each sample is shaded. Returns the output colours and per-pixel
-    /// face coverage in [0, 1].
-    pub fn resolve<B, S>(
-        &self,
-        ss: usize,
-        tris: &[[u32; 3]],
-        attrs: &[[f32; NA]],
-        merge: f32,
-        background: B,
-        shade: S,
-    ) -> ResolvedImage
-    where
-        B: FnMut(usize, usize) -> [f32; 3],
-        S: FnMut(&[f32; NA]) -> [f32; 3],
-    {
-        match ss {
-            0 | 1 => self.resolve_ss::<1, B, S>(tris, attrs, merge, background, shade),
-            2 => self.resolve_ss::<2, B, S>(tris, attrs, merge, background, shade),
-            3 => self.resolve_ss::<3, B, S>(tris, attrs, merge, background, shade),
-            _ => self.resolve_ss::<4, B, S>(tris, attrs, merge, background, shade),
-        }
-    }
-
-    /// [`Target::resolve`] for `SS x SS` samples per pixel.
-    fn resolve_ss<const SS: usize, B, S>(
-        &self,
-        tris: &[[u32; 3]],
-        attrs: &[[f32; NA]],
-        merge: f32,
-        mut background: B,
-        mut shade: S,
-    ) -> ResolvedImage
-    where
-        B: FnMut(usize, usize) -> [f32; 3],
-        S: FnMut(&[f32; NA]) -> [f32; 3],
-    {
-        const { assert!(SS * SS <= MAX_SAMPLES) };
-        let (ow, oh) = (self.width / SS, self.height / SS);
-        let mut out = Vec::with_capacity(ow * oh);
-        let mut cov = Vec::with_capacity(ow * oh);
-        let total = SS * SS;
-        let norm = 1.0 / total as f32;
-        let mut samples = [[0.0f32; NA]; MAX_SAMPLES];
-        let mut hits = [(0usize, 0.0f32, 0.0f32); MAX_SAMPLES];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                // the visible samples: buffer index and position
-                let mut n = 0usize;
-                for sy in 0..SS {
-                    for sx in 0..SS {
-                        let (x, y) = (ox * SS + sx, oy * SS + sy);
-                        let k = self.index(x, y);
-                        if self.depth[k] > 0.0 {
-                            hits[n] = (k, x as f32 + 0.5, y as f32 + 0.5);
-                            n += 1;
-                        }
-                    }
-                }
-                if n == 0 {
-                    out.push(background(ox, oy));
-                    cov.push(0.0);
-                    continue;
-                }
-                let hits = &hits[..n];
-                let t0 = self.tri[hits[0].0] as usize;
-                // All in one triangle: shade once at the samples' centroid (inside it, so an
-                // interpolation). Otherwise each sample's own attributes, then compare their
-                // texture coordinates (never extrapolate a triangle's planes: slivers at the lip
-                // line would fling them far).
-                let one = hits[1..].iter().all(|h| self.tri[h.0] as usize == t0);
-                let inv = 1.0 / n as f32;
-                // the attributes to shade the pixel once at, if it is shaded once
-                let once = if one {
-                    let (mut cx, mut cy, mut iw) = (0.0, 0.0, 0.0);
-                    for &(k, x, y) in hits {
-                        cx += x;
-                        cy += y;
-                        iw += self.depth[k];
-                    }
-                    Some(self.attributes(t0, cx * inv, cy * inv, iw * inv, tris, attrs))
-                } else {
-                    for (s, &(k, x, y)) in samples.iter_mut().zip(hits) {
-                        *s =
-                            self.attributes(self.tri[k] as usize, x, y, self.depth[k], tris, attrs);
-                    }
-                    let visible = &samples[..n];
-                    within(visible.iter().map(|s| [s[0], s[1]]), merge).then(|| {
-                        let mut mean = visible[0];
-                        for s in &visible[1..] {
-                            for (m, v) in mean.iter_mut().zip(s) {
-                                *m += v;
-                            }
-                        }
-                        mean.map(|v| v * inv)
-                    })
-                };
-                let mut acc = match once {
-                    Some(at) => shade(&at).map(|c| c * n as f32),
-                    None => samples[..n].iter().fold([0.0; 3], |a, s| {
-                        let c = shade(s);
-                        [a[0] + c[0], a[1] + c[1], a[2] + c[2]]
-                    }),
-                };
-                if n < total {
-                    let bg = background(ox, oy);
-                    let w = (total - n) as f32;
-                    for (a, b) in acc.iter_mut().zip(bg) {
-                        *a += b * w;
-                    }
-                }
-                out.push(acc.map(|v| v * norm));
-                cov.push(n as f32 * norm);
-            }
-        }
-        (out, cov)
-    }
 }
-
-/// Whether 2-D points all lie within `span` of each other along each axis.
-#[inline(always)]
-fn within(mut points: impl Iterator<Item = [f32; 2]>, span: f32) -> bool {
-    let Some(first) = points.next() else {
-        return true;
-    };
-    let (mut lo, mut hi) = (first, first);
-    for p in points {
-        for c in 0..2 {
-            lo[c] = lo[c].min(p[c]);
-            hi[c] = hi[c].max(p[c]);
-        }
-    }
-    hi[0] - lo[0] <= span && hi[1] - lo[1] <= span
-}
-
-/// Output colours and per-pixel face coverage of [`Target::resolve`].
-pub type ResolvedImage = (Vec<[f32; 3]>, Vec<f32>);
 
 #[cfg(test)]
 mod tests {
@@ -531,87 +392,11 @@ mod tests {
     }
 
     #[test]
-    fn attributes_are_perspective_correct_and_seams_are_shaded_per_sample() {
-        // a quad of two triangles whose right half is twice as far away: texture s must follow
-        // the perspective mapping, not screen-space interpolation
-        let mut t = Target::new(16, 4);
-        let verts = vec![
-            [0.0, 0.0, 1.0],
-            [16.0, 0.0, 0.5],
-            [0.0, 4.0, 1.0],
-            [16.0, 4.0, 0.5],
-        ];
-        let tris = [[0, 2, 1], [1, 2, 3]];
-        let mut drawn = Vec::new();
-        t.draw(&verts, &tris, &mut drawn);
-        let attrs: Vec<[f32; NA]> = [0.0, 1.0, 0.0, 1.0]
-            .iter()
-            .map(|&s| [s, 0.0, 0.0, 0.0, 0.0, 0.0])
-            .collect();
-        let (img, cov) = t.resolve(1, &tris, &attrs, 0.01, |_, _| [0.0; 3], |a| [a[0]; 3]);
-        assert!(cov.iter().all(|&c| c == 1.0));
-        for x in 0..16 {
-            let u = (x as f32 + 0.5) / 16.0;
-            // 1/z interpolates linearly in screen space: s = u * z1 / ((1 - u) * z0 + u * z1)
-            let s = u * 0.5 / ((1.0 - u) * 1.0 + u * 0.5);
-            assert!(
-                (img[x + 16][0] - s).abs() < 1e-5,
-                "x={x}: {} vs {s}",
-                img[x + 16][0]
-            );
-        }
-        // at 2x2, a pixel inside one triangle is shaded once; one straddling two is shaded once
-        // only if its samples' texture coordinates lie within `merge`
-        let count = |t: &Target, tris: &[[u32; 3]], attrs: &[[f32; NA]], merge: f32| {
-            let mut shaded = 0;
-            let (img, _) = t.resolve(
-                2,
-                tris,
-                attrs,
-                merge,
-                |_, _| [0.0; 3],
-                |a| {
-                    shaded += 1;
-                    [a[0]; 3]
-                },
-            );
-            (shaded, img)
-        };
-        assert_eq!(count(&t, &tris, &attrs, 1.0).0, 16, "one shade per pixel");
-        let (tight, _) = count(&t, &tris, &attrs, 0.01);
-        assert!(tight > 16 && tight < 64, "{tight} shades");
-        // a seam: the second triangle has its own vertices, with a texture coordinate of its
-        // own, so pixels straddling the diagonal are shaded sample by sample unless `merge`
-        // spans the jump
-        let mut seam = verts.clone();
-        seam.extend([verts[1], verts[2], verts[3]]);
-        let mut attrs2 = attrs.clone();
-        attrs2.extend([[0.5, 0.0, 0.0, 0.0, 0.0, 0.0]; 3]);
-        let tris2 = [[0, 2, 1], [4, 5, 6]];
-        let mut u = Target::new(16, 4);
-        u.draw(&seam, &tris2, &mut drawn);
-        let (tight, img) = count(&u, &tris2, &attrs2, 0.01);
-        let (loose, _) = count(&u, &tris2, &attrs2, 1.0);
-        assert_eq!(
-            loose, 16,
-            "one shade per pixel when merging across the seam"
-        );
-        assert!(tight > 16, "seam pixels shaded per sample ({tight} shades)");
-        assert!(img.iter().all(|c| c[0] >= 0.0 && c[0] <= 1.0));
-    }
-
-    #[test]
     fn simd_paths_give_the_same_buffers() {
         // small and large triangles at every alignment, overlapping at random depths
         let mut verts = Vec::new();
         let mut tris = Vec::new();
-        let mut r = 12345u32;
-        let mut rnd = || {
-            r ^= r << 13;
-            r ^= r >> 17;
-            r ^= r << 5;
-            r as f32 / u32::MAX as f32
-        };
+        let mut rnd = crate::face::test_uniform(12345);
         for i in 0..3000u32 {
             let (cx, cy) = (rnd() * 70.0 - 3.0, rnd() * 50.0 - 3.0);
             let s = if i % 10 == 0 { 12.0 } else { 3.5 };
@@ -645,6 +430,7 @@ mod tests {
         let vals = [
             -3.5f32, -1.0, -0.2, -0.0, 0.0, 0.3, 1.0, 1.5, 7.999, 8.0, 8.01, 100.25, 1e10,
         ];
+
         for v in vals {
             assert_eq!(floor_at_zero(v) >= 8.0, v.floor().max(0.0) >= 8.0);
             if v < 1e9 {

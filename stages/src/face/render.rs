@@ -13,8 +13,9 @@ use super::camera::{pose_point, rotation, Placement};
 use super::latent::FaceLatent;
 use super::model::{FaceModel, Identity};
 use super::photo::PhotoFx;
-use super::raster::{Target, NA};
+use super::raster::{Target, LANES, NA};
 use super::shading::{normalize, Irradiance};
+use super::simd::F4;
 use super::texture::{eye, EyeState};
 use super::{seed_of, FaceError};
 
@@ -146,8 +147,10 @@ struct Scratch {
     attrs: Vec<[f32; NA]>,
     /// Triangles that reached the target (front facing, on screen).
     drawn: Vec<u32>,
-    /// Vertices of those triangles (the only ones whose attributes are read).
+    /// Vertices of those triangles (the only ones whose attributes are read), as flags and
+    /// as a list.
     used: Vec<bool>,
+    lit: Vec<u32>,
 }
 
 thread_local! {
@@ -228,22 +231,32 @@ fn render_with(
     let spec_w = fx.as_ref().map_or(0.0, |f| f.specular);
     sc.attrs.clear();
     sc.attrs.resize(verts.len(), [0.0; NA]);
-    for (i, at) in sc.attrs.iter_mut().enumerate() {
-        if !sc.used[i] {
-            continue;
+    // the used vertices four at a time (the last group repeats its last vertex)
+    sc.lit.clear();
+    sc.lit
+        .extend((0..verts.len() as u32).filter(|&i| sc.used[i as usize]));
+    for group in sc.lit.chunks(LANES) {
+        let idx: [usize; LANES] = std::array::from_fn(|l| group[l.min(group.len() - 1)] as usize);
+        let n = [0, 1, 2].map(|c| F4::new(idx.map(|i| sc.normals[i][c])));
+        let (n, e) = irr.at4(&rot, n);
+        let (n, e) = (n.map(F4::to_array), e.map(F4::to_array));
+        for (l, &i) in idx.iter().enumerate().take(group.len()) {
+            let e = if n[2][l] > -0.4 {
+                [e[0][l], e[1][l], e[2][l]]
+            } else {
+                [0.0; 3]
+            };
+            let spec = if spec_w > 0.0 {
+                spec_w
+                    * (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2])
+                        .max(0.0)
+                        .powi(24)
+            } else {
+                0.0
+            };
+            let st = model.mesh.st[i];
+            sc.attrs[i] = [st[0], st[1], e[0], e[1], e[2], spec];
         }
-        let n = normalize(super::camera::apply(&rot, sc.normals[i]));
-        let e = if n[2] > -0.4 { irr.at(n) } else { [0.0; 3] };
-        let spec = if spec_w > 0.0 {
-            spec_w
-                * (n[0] * half[0] + n[1] * half[1] + n[2] * half[2])
-                    .max(0.0)
-                    .powi(24)
-        } else {
-            0.0
-        };
-        let st = model.mesh.st[i];
-        *at = [st[0], st[1], e[0], e[1], e[2], spec];
     }
     let eyes = EyeState::from_expression(&lat.expression);
     let iris = ident.albedo.look.iris;

@@ -3,6 +3,7 @@
 //! Hanrahan) into per-vertex irradiance, with a bounded range so exposure stays camera-like
 //! (no per-image normalisation: dark skin stays dark, bright light saturates softly).
 
+use super::simd::F4;
 use super::N_LIGHT;
 
 /// Lambertian kernel per band divided by pi (so a uniform unit radiance gives irradiance 1).
@@ -62,6 +63,48 @@ impl Irradiance {
         }
         e
     }
+
+    /// Four vertices at once (lane `l` is vertex `l`): their normals `n` (x, y, z lanes)
+    /// rotated by `rot` and normalised, and the clamped irradiance there, each lane the same
+    /// IEEE operations in the same order as `normalize(apply(rot, n))` and [`Irradiance::at`],
+    /// so the same bits.
+    #[inline]
+    pub(super) fn at4(&self, rot: &[[f32; 3]; 3], n: [F4; 3]) -> ([F4; 3], [F4; 3]) {
+        let r = rot.map(|row| row.map(F4::splat));
+        let [x, y, z] = [0, 1, 2].map(|i| {
+            r[i][0]
+                .mul(n[0])
+                .add(r[i][1].mul(n[1]))
+                .add(r[i][2].mul(n[2]))
+        });
+        let len = x
+            .mul(x)
+            .add(y.mul(y))
+            .add(z.mul(z))
+            .sqrt()
+            .max(F4::splat(1e-12));
+        let [x, y, z] = [x.div(len), y.div(len), z.div(len)];
+        let c = F4::splat;
+        let basis = [
+            c(0.282_095),
+            c(0.488_603).mul(y),
+            c(0.488_603).mul(z),
+            c(0.488_603).mul(x),
+            c(1.092_548).mul(x).mul(y),
+            c(1.092_548).mul(y).mul(z),
+            c(0.315_392).mul(c(3.0).mul(z).mul(z).sub(c(1.0))),
+            c(1.092_548).mul(x).mul(z),
+            c(0.546_274).mul(x.mul(x).sub(y.mul(y))),
+        ];
+        let e = self.0.map(|k| {
+            let mut s = c(k[0]).mul(basis[0]);
+            for (kk, b) in k.iter().zip(&basis).skip(1) {
+                s = s.add(c(*kk).mul(*b));
+            }
+            s.max(c(E_MIN)).min(c(E_MAX))
+        });
+        ([x, y, z], e)
+    }
 }
 
 /// Radiance SH coefficients of uniform ambient light `ambient` plus a directional light of
@@ -106,5 +149,37 @@ mod tests {
         let key = Irradiance::new(&light_coeffs(0.2, [1.0, 0.0, 0.0], 0.8, [1.0; 3]));
         assert!(key.at([1.0, 0.0, 0.0])[0] > key.at([-1.0, 0.0, 0.0])[0] + 0.5);
         assert!(key.at([-1.0, 0.0, 0.0])[1] >= E_MIN);
+    }
+
+    #[test]
+    fn four_lane_lighting_gives_the_scalar_bits() {
+        let mut u = crate::face::test_uniform(99);
+        let mut rnd = || u() * 2.0 - 1.0;
+        for _ in 0..200 {
+            let light: [f32; N_LIGHT] = std::array::from_fn(|_| rnd());
+            let irr = Irradiance::new(&light);
+            let rot = super::super::camera::rotation(rnd() * 60.0, rnd() * 20.0, rnd() * 10.0);
+            // unnormalised normals of any length, including a zero one
+            let n: [[f32; 3]; 4] = std::array::from_fn(|l| {
+                if l == 3 {
+                    [0.0; 3]
+                } else {
+                    [rnd() * 3.0, rnd(), rnd() * 0.01]
+                }
+            });
+            let lanes = [0, 1, 2].map(|c| F4::new(n.map(|v| v[c])));
+            let (m, e) = irr.at4(&rot, lanes);
+            let (m, e) = (m.map(F4::to_array), e.map(F4::to_array));
+            for (l, v) in n.iter().enumerate() {
+                let want = normalize(super::super::camera::apply(&rot, *v));
+                let got = [m[0][l], m[1][l], m[2][l]];
+                assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits));
+                let want = irr.at(want);
+                assert_eq!(
+                    [e[0][l], e[1][l], e[2][l]].map(f32::to_bits),
+                    want.map(f32::to_bits)
+                );
+            }
+        }
     }
 }

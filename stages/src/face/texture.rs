@@ -50,18 +50,25 @@ pub struct TexelTerms {
     /// Lip mask and the mouth-line darkening factor (1 = none).
     lip: f32,
     lip_line: f32,
+}
+
+/// The identity-independent hairline terms of a texel, and whether any face feature of
+/// [`TexelTerms`] touches it (a plain texel is skin plus colour variation plus hair).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TexelHair {
     /// Hair strand brightness.
     streak: f32,
-    /// Hairline: the knot segment at this texel's azimuth and the position along it.
-    hair_knot: u32,
-    hair_frac: f32,
+    /// The hairline's knot segment at this texel's azimuth and the position along it.
+    frac: f32,
+    knot: u16,
+    plain: bool,
 }
 
 /// Azimuths (degrees) of the hairline knots (their heights depend on the look).
 const HAIR_KNOTS: [f32; 7] = [0.0, 40.0, 68.0, 84.0, 96.0, 112.0, 180.0];
 
 impl TexelTerms {
-    fn of(c: &TexelChart) -> TexelTerms {
+    fn of(c: &TexelChart) -> (TexelTerms, TexelHair) {
         let (x, y, fw) = (c.x, c.y, c.front);
         let ax = x.abs();
         let mut t = TexelTerms {
@@ -100,17 +107,25 @@ impl TexelTerms {
                 t.lip_line = 1.0 - 0.5 * line;
             }
         }
-        t.streak = 0.9 + 0.1 * (c.abs_theta * 90.0 + y * 7.0).sin();
         let d = c.abs_theta.to_degrees();
         let i = HAIR_KNOTS
             .iter()
             .position(|&k| d < k)
             .unwrap_or(HAIR_KNOTS.len() - 1)
             .max(1);
-        t.hair_knot = i as u32;
-        t.hair_frac =
-            ((d - HAIR_KNOTS[i - 1]) / (HAIR_KNOTS[i] - HAIR_KNOTS[i - 1])).clamp(0.0, 1.0);
-        t
+        let hair = TexelHair {
+            streak: 0.9 + 0.1 * (c.abs_theta * 90.0 + y * 7.0).sin(),
+            frac: ((d - HAIR_KNOTS[i - 1]) / (HAIR_KNOTS[i] - HAIR_KNOTS[i - 1])).clamp(0.0, 1.0),
+            knot: i as u16,
+            plain: t.cheek == 0.0
+                && t.stubble == 0.0
+                && t.eye_shadow == 0.0
+                && t.brow_weight <= 0.0
+                && t.nostril == 1.0
+                && t.lip == 0.0
+                && t.lip_line == 1.0,
+        };
+        (t, hair)
     }
 }
 
@@ -120,6 +135,10 @@ pub struct TextureLayout {
     pub chart: Vec<TexelChart>,
     /// Per texel, the parts of its albedo that do not depend on the identity.
     pub terms: Vec<TexelTerms>,
+    pub hair: Vec<TexelHair>,
+    /// Per texel column (and row): the colour-variation grid cell and the position in it.
+    var_cols: Vec<(u32, f32)>,
+    var_rows: Vec<(u32, f32)>,
     /// `N_ALBEDO - N_ALBEDO_SEMANTIC` fields of VAR*VAR*3 floats.
     pub var_fields: Vec<Vec<f32>>,
 }
@@ -187,10 +206,17 @@ impl TextureLayout {
                 f
             })
             .collect();
-        let terms = chart.iter().map(TexelTerms::of).collect();
+        let (terms, hair) = chart.iter().map(TexelTerms::of).unzip();
+        let cell = |i: usize, n: usize| {
+            let g = ((i as f32 + 0.5) / n as f32 * VAR as f32 - 0.5).clamp(0.0, VAR as f32 - 1.001);
+            (g.floor() as u32, g.fract())
+        };
         TextureLayout {
             chart,
             terms,
+            hair,
+            var_cols: (0..TW).map(|i| cell(i, TW)).collect(),
+            var_rows: (0..TH).map(|j| cell(j, TH)).collect(),
             var_fields,
         }
     }
@@ -305,60 +331,70 @@ fn hairline_knots(look: &Look) -> [f32; 7] {
     ]
 }
 
-/// Albedo of one texel for a look (with its hairline knots), plus the upsampled colour
-/// variation `var`.
-fn texel(c: &TexelChart, t: &TexelTerms, look: &Look, knots: &[f32; 7], var: [f32; 3]) -> [f32; 3] {
-    let y = c.y;
-    if let Some(f) = c.band {
-        if c.x.abs() <= 0.25 {
-            if !(0.12..=0.88).contains(&f) {
-                return look.lip;
-            }
-            return if f > 0.72 {
-                [0.82, 0.79, 0.72]
-            } else if f < 0.3 {
-                [0.45, 0.12, 0.12]
-            } else {
-                [0.10, 0.03, 0.03]
-            };
-        }
+/// Albedo inside the mouth band (lips, teeth, gums and the dark mouth), `f` across the band.
+fn mouth(f: f32, look: &Look) -> [f32; 3] {
+    if !(0.12..=0.88).contains(&f) {
+        look.lip
+    } else if f > 0.72 {
+        [0.82, 0.79, 0.72]
+    } else if f < 0.3 {
+        [0.45, 0.12, 0.12]
+    } else {
+        [0.10, 0.03, 0.03]
     }
+}
+
+/// Albedo of one texel at chart height `y` outside the mouth for a look (with its hairline
+/// knots), plus the upsampled colour variation `var`.
+fn texel(
+    y: f32,
+    h: &TexelHair,
+    t: &TexelTerms,
+    look: &Look,
+    knots: &[f32; 7],
+    var: [f32; 3],
+) -> [f32; 3] {
     let mut col = [
         (look.skin[0] + var[0]).max(0.02),
         (look.skin[1] + var[1]).max(0.02),
         (look.skin[2] + var[2]).max(0.02),
     ];
-    // cheeks
-    let ck = look.cheek * t.cheek;
-    col = [
-        col[0] * (1.0 + 0.2 * ck),
-        col[1] * (1.0 - ck),
-        col[2] * (1.0 - ck),
-    ];
-    // stubble
-    let m = look.stubble * t.stubble;
-    col = lerp3(col, [col[0] * 0.55, col[1] * 0.55, col[2] * 0.6], m);
-    // eye surroundings (the eyes themselves are drawn per pixel)
-    let es = look.eye_shadow * t.eye_shadow;
-    col = col.map(|v| v * (1.0 - es));
-    // brows
-    if t.brow_weight > 0.0 {
-        let th = look.brow_thick * t.brow_profile;
-        let m = smoothstep(th, th * 0.45, t.brow_dist) * t.brow_weight;
-        let bc = look.hair.map(|v| v * 0.8);
-        col = lerp3(col, bc, m * look.brow_dark);
+    // (on a plain texel every feature term below leaves the colour exactly as it is)
+    if !h.plain {
+        // cheeks
+        let ck = look.cheek * t.cheek;
+        col = [
+            col[0] * (1.0 + 0.2 * ck),
+            col[1] * (1.0 - ck),
+            col[2] * (1.0 - ck),
+        ];
+        // stubble
+        let m = look.stubble * t.stubble;
+        col = lerp3(col, [col[0] * 0.55, col[1] * 0.55, col[2] * 0.6], m);
+        // eye surroundings (the eyes themselves are drawn per pixel)
+        let es = look.eye_shadow * t.eye_shadow;
+        col = col.map(|v| v * (1.0 - es));
+        // brows
+        if t.brow_weight > 0.0 {
+            let th = look.brow_thick * t.brow_profile;
+            let m = smoothstep(th, th * 0.45, t.brow_dist) * t.brow_weight;
+            let bc = look.hair.map(|v| v * 0.8);
+            col = lerp3(col, bc, m * look.brow_dark);
+        }
+        // nostrils and lips
+        col = col.map(|v| v * t.nostril);
+        col = lerp3(col, look.lip, t.lip);
+        col = col.map(|v| v * t.lip_line);
     }
-    // nostrils and lips
-    col = col.map(|v| v * t.nostril);
-    col = lerp3(col, look.lip, t.lip);
-    col = col.map(|v| v * t.lip_line);
-    // hair
-    let i = t.hair_knot as usize;
-    let h = knots[i - 1] + (knots[i] - knots[i - 1]) * t.hair_frac;
-    let m = smoothstep(h - 0.015, h + 0.025, y);
-    if m > 0.0 {
-        let hc = look.hair.map(|v| v * t.streak);
-        col = lerp3(col, hc, m);
+    // hair (none below the blend's lower edge)
+    let i = h.knot as usize;
+    let e = knots[i - 1] + (knots[i] - knots[i - 1]) * h.frac;
+    if y > e - 0.015 {
+        let m = smoothstep(e - 0.015, e + 0.025, y);
+        if m > 0.0 {
+            let hc = look.hair.map(|v| v * h.streak);
+            col = lerp3(col, hc, m);
+        }
     }
     col
 }
@@ -383,31 +419,35 @@ impl AlbedoMap {
                 var.iter_mut().zip(f).for_each(|(v, b)| *v += ck * b);
             }
         }
-        let mut texels = Vec::with_capacity(TW * TH);
-        for j in 0..TH {
-            let gy =
-                ((j as f32 + 0.5) / TH as f32 * VAR as f32 - 0.5).clamp(0.0, VAR as f32 - 1.001);
-            let (y0, fy) = (gy.floor() as usize, gy.fract());
-            for i in 0..TW {
-                let gx = ((i as f32 + 0.5) / TW as f32 * VAR as f32 - 0.5)
-                    .clamp(0.0, VAR as f32 - 1.001);
-                let (x0, fx) = (gx.floor() as usize, gx.fract());
+        let mut texels = vec![[0.0f32; 4]; TW * TH];
+        for (j, row) in texels.chunks_exact_mut(TW).enumerate() {
+            let (y0, fy) = layout.var_rows[j];
+            let y0 = y0 as usize;
+            let k0 = j * TW;
+            let (y, band) = (layout.chart[k0].y, layout.chart[k0].band);
+            let h = &layout.hair[k0..k0 + TW];
+            for (i, out) in row.iter_mut().enumerate() {
+                let (x0, fx) = layout.var_cols[i];
+                let x0 = x0 as usize;
                 let at = |xx: usize, yy: usize, ch: usize| var[(yy * VAR + xx) * 3 + ch];
                 let v = [0, 1, 2].map(|ch| {
                     let a = at(x0, y0, ch) * (1.0 - fx) + at(x0 + 1, y0, ch) * fx;
                     let b = at(x0, y0 + 1, ch) * (1.0 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
                     a * (1.0 - fy) + b * fy
                 });
-                let k = j * TW + i;
-                let [r, g, b] = texel(&layout.chart[k], &layout.terms[k], &look, &knots, v);
-                texels.push([r, g, b, 0.0]);
+                let k = k0 + i;
+                let [r, g, b] = match band {
+                    Some(f) if layout.chart[k].x.abs() <= 0.25 => mouth(f, &look),
+                    _ => texel(y, &h[i], &layout.terms[k], &look, &knots, v),
+                };
+                *out = [r, g, b, 0.0];
             }
         }
         AlbedoMap { texels, look }
     }
 
     /// Bilinear lookup at texture coordinates (s, t) in [0, 1].
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, s: f32, t: f32) -> [f32; 3] {
         let x = (s * TW as f32 - 0.5).clamp(0.0, TW as f32 - 1.001);
         let y = (t * TH as f32 - 0.5).clamp(0.0, TH as f32 - 1.001);
