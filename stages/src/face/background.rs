@@ -146,7 +146,7 @@ pub struct BackgroundField {
 
 impl BackgroundField {
     /// RGB in [0, 1] of pixel (`px`, `py`).
-    #[inline]
+    #[inline(always)]
     pub fn at(&self, px: usize, py: usize) -> [f32; 3] {
         let (cx, cy) = (&self.cols[px], &self.rows[py]);
         let t = ((cx.ramp + cy.ramp) * self.gs + 0.5).clamp(0.0, 1.0);

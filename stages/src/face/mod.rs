@@ -26,6 +26,7 @@ mod resolve;
 pub mod shading;
 pub mod sheet;
 mod simd;
+mod texel8;
 pub mod texture;
 
 pub use latent::{FaceLatent, Factor, SampleConfig};

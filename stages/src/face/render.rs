@@ -367,29 +367,36 @@ pub fn render_batch(
         if cancelled() {
             return Err(FaceError::Cancelled);
         }
+        // the chunk's images grouped by identity (in order of first appearance); each group
+        // builds its identity and renders its images right away, while the albedo map is
+        // still in cache, and drops it after (memory: one identity per busy thread)
         let mut keys: BTreeMap<[u8; 32], usize> = BTreeMap::new();
-        let mut first = Vec::new();
-        let slot: Vec<usize> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let n = keys.len();
-                *keys.entry(identity_key(l)).or_insert_with(|| {
-                    first.push(i);
-                    n
-                })
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, l) in chunk.iter().enumerate() {
+            let n = keys.len();
+            let g = *keys.entry(identity_key(l)).or_insert(n);
+            if g == groups.len() {
+                groups.push(Vec::new());
+            }
+            groups[g].push(i);
+        }
+        let base = (c * CHUNK) as u64;
+        let rendered: Vec<Vec<RenderedFace>> = groups
+            .par_iter()
+            .map(|g| {
+                let ident = Identity::build(model, &chunk[g[0]]);
+                g.par_iter()
+                    .map(|&i| render_one(model, &ident, &chunk[i], opts, base + i as u64))
+                    .collect()
             })
             .collect();
-        let idents: Vec<Identity> = first
-            .par_iter()
-            .map(|&i| Identity::build(model, &chunk[i]))
-            .collect();
-        let base = (c * CHUNK) as u64;
-        let imgs: Vec<RenderedFace> = chunk
-            .par_iter()
-            .enumerate()
-            .map(|(i, l)| render_one(model, &idents[slot[i]], l, opts, base + i as u64))
-            .collect();
+        let mut slots: Vec<Option<RenderedFace>> = vec![None; chunk.len()];
+        for (g, faces) in groups.iter().zip(rendered) {
+            for (&i, f) in g.iter().zip(faces) {
+                slots[i] = Some(f);
+            }
+        }
+        let imgs: Vec<RenderedFace> = slots.into_iter().flatten().collect();
         progress(imgs.len() as u64);
         out.extend(imgs);
     }

@@ -7,6 +7,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::mesh::{section, theta_of_s, y_of_arc, MOUTH_BAND, MOUTH_Y};
+#[cfg(target_arch = "x86_64")]
+use super::texel8;
+use super::texel8::TermPlanes;
 use super::{gauss, seed_of, smoothstep, MODEL_VERSION, N_ALBEDO};
 
 /// Texture width (s) and height (t) in texels.
@@ -136,6 +139,8 @@ pub struct TextureLayout {
     /// Per texel, the parts of its albedo that do not depend on the identity.
     pub terms: Vec<TexelTerms>,
     pub hair: Vec<TexelHair>,
+    /// The same terms as planes, for eight texels per vector.
+    planes: TermPlanes,
     /// Per texel column (and row): the colour-variation grid cell and the position in it.
     var_cols: Vec<(u32, f32)>,
     var_rows: Vec<(u32, f32)>,
@@ -206,7 +211,24 @@ impl TextureLayout {
                 f
             })
             .collect();
-        let (terms, hair) = chart.iter().map(TexelTerms::of).unzip();
+        let (terms, hair): (Vec<TexelTerms>, Vec<TexelHair>) =
+            chart.iter().map(TexelTerms::of).unzip();
+        let plane = |f: fn(&TexelTerms) -> f32| terms.iter().map(f).collect::<Vec<f32>>();
+        let planes = TermPlanes {
+            cheek: plane(|t| t.cheek),
+            stubble: plane(|t| t.stubble),
+            eye_shadow: plane(|t| t.eye_shadow),
+            brow_dist: plane(|t| t.brow_dist),
+            brow_profile: plane(|t| t.brow_profile),
+            brow_weight: plane(|t| t.brow_weight),
+            nostril: plane(|t| t.nostril),
+            lip: plane(|t| t.lip),
+            lip_line: plane(|t| t.lip_line),
+            streak: hair.iter().map(|h| h.streak).collect(),
+            frac: hair.iter().map(|h| h.frac).collect(),
+            plain: hair.iter().map(|h| f32::from(u8::from(h.plain))).collect(),
+            knot: hair.iter().map(|h| i32::from(h.knot)).collect(),
+        };
         let cell = |i: usize, n: usize| {
             let g = ((i as f32 + 0.5) / n as f32 * VAR as f32 - 0.5).clamp(0.0, VAR as f32 - 1.001);
             (g.floor() as u32, g.fract())
@@ -215,6 +237,7 @@ impl TextureLayout {
             chart,
             terms,
             hair,
+            planes,
             var_cols: (0..TW).map(|i| cell(i, TW)).collect(),
             var_rows: (0..TH).map(|j| cell(j, TH)).collect(),
             var_fields,
@@ -408,8 +431,17 @@ pub struct AlbedoMap {
 }
 
 impl AlbedoMap {
-    /// Build the map for albedo coefficients `c` (length `N_ALBEDO`).
+    /// Build the map for albedo coefficients `c` (length `N_ALBEDO`): eight texels per
+    /// vector where the CPU has AVX2 (the same bits as the scalar code).
     pub fn build(layout: &TextureLayout, c: &[f32]) -> AlbedoMap {
+        #[cfg(target_arch = "x86_64")]
+        let wide = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let wide = false;
+        Self::build_with(layout, c, wide)
+    }
+
+    fn build_with(layout: &TextureLayout, c: &[f32], wide: bool) -> AlbedoMap {
         let look = Look::from_coeffs(c);
         let knots = hairline_knots(&look);
         let mut var = vec![0.0f32; VAR * VAR * 3];
@@ -419,22 +451,37 @@ impl AlbedoMap {
                 var.iter_mut().zip(f).for_each(|(v, b)| *v += ck * b);
             }
         }
+        // the variation grid interpolated along s once per grid row and channel (the same
+        // products and sums as interpolating per texel), then along t per texel row
+        let along_s: [Vec<f32>; 3] = std::array::from_fn(|ch| {
+            let mut plane = Vec::with_capacity(VAR * TW);
+            for yy in 0..VAR {
+                let at = |xx: usize| var[(yy * VAR + xx) * 3 + ch];
+                plane.extend(layout.var_cols.iter().map(|&(x0, fx)| {
+                    let x0 = x0 as usize;
+                    at(x0) * (1.0 - fx) + at(x0 + 1) * fx
+                }));
+            }
+            plane
+        });
         let mut texels = vec![[0.0f32; 4]; TW * TH];
         for (j, row) in texels.chunks_exact_mut(TW).enumerate() {
             let (y0, fy) = layout.var_rows[j];
             let y0 = y0 as usize;
+            let lo = [0, 1, 2].map(|ch| &along_s[ch][y0 * TW..(y0 + 1) * TW]);
+            let hi = [0, 1, 2].map(|ch| &along_s[ch][(y0 + 1) * TW..(y0 + 2) * TW]);
             let k0 = j * TW;
             let (y, band) = (layout.chart[k0].y, layout.chart[k0].band);
+            #[cfg(target_arch = "x86_64")]
+            if wide && band.is_none() {
+                // SAFETY: the CPU has AVX2 (`wide`).
+                unsafe { texel8::row(row, &layout.planes, k0, [lo, hi], &look, &knots, [y, fy]) };
+                continue;
+            }
+            let _ = wide;
             let h = &layout.hair[k0..k0 + TW];
             for (i, out) in row.iter_mut().enumerate() {
-                let (x0, fx) = layout.var_cols[i];
-                let x0 = x0 as usize;
-                let at = |xx: usize, yy: usize, ch: usize| var[(yy * VAR + xx) * 3 + ch];
-                let v = [0, 1, 2].map(|ch| {
-                    let a = at(x0, y0, ch) * (1.0 - fx) + at(x0 + 1, y0, ch) * fx;
-                    let b = at(x0, y0 + 1, ch) * (1.0 - fx) + at(x0 + 1, y0 + 1, ch) * fx;
-                    a * (1.0 - fy) + b * fy
-                });
+                let v = [0, 1, 2].map(|ch| lo[ch][i] * (1.0 - fy) + hi[ch][i] * fy);
                 let k = k0 + i;
                 let [r, g, b] = match band {
                     Some(f) if layout.chart[k].x.abs() <= 0.25 => mouth(f, &look),
@@ -541,6 +588,26 @@ pub fn eye(x: f32, y: f32, state: &EyeState, iris: [f32; 3]) -> ([f32; 3], f32) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eight_texel_build_gives_the_scalar_bits() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let model = crate::face::FaceModel::get();
+            let mut u = crate::face::test_uniform(5);
+            for k in 0..6 {
+                // ordinary identities and extreme ones (coefficients up to +-4)
+                let spread = if k < 3 { 1.5 } else { 8.0 };
+                let c: Vec<f32> = (0..N_ALBEDO).map(|_| (u() - 0.5) * spread).collect();
+                let wide = AlbedoMap::build_with(&model.layout, &c, true);
+                let plain = AlbedoMap::build_with(&model.layout, &c, false);
+                let bits = |m: &AlbedoMap| -> Vec<u32> {
+                    m.texels.iter().flatten().map(|v| v.to_bits()).collect()
+                };
+                assert!(bits(&wide) == bits(&plain), "identity {k}");
+            }
+        }
+    }
 
     #[test]
     fn skin_tone_spans_light_to_dark() {
