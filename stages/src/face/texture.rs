@@ -140,6 +140,7 @@ pub struct TextureLayout {
     pub terms: Vec<TexelTerms>,
     pub hair: Vec<TexelHair>,
     /// The same terms as planes, for eight texels per vector.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     planes: TermPlanes,
     /// Per texel column (and row): the colour-variation grid cell and the position in it.
     var_cols: Vec<(u32, f32)>,
