@@ -1,7 +1,8 @@
 //! Batched rendering: latents -> aligned RGB crops + five landmarks. Identities are blended once
-//! per distinct (shape, albedo) within a chunk; images are rendered in parallel with rayon, each
-//! single-threaded (with per-thread scratch buffers), so output bytes never depend on the thread
-//! count. Only vertices of triangles that reach the image are lit.
+//! per distinct (shape, albedo) within a chunk, each right before its images are rendered;
+//! identities and images run in parallel with rayon, each image single-threaded (with
+//! per-thread scratch buffers), so output bytes never depend on the thread count. Only vertices
+//! of triangles that reach the image are lit (four per SIMD vector).
 
 use std::collections::BTreeMap;
 
