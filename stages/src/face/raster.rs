@@ -201,7 +201,9 @@ impl Target {
             ]);
             let step = [e0[0], e1[0], e2[0]].map(F4::splat);
             let zs = [a[2], b[2], c[2]].map(F4::splat);
-            let dz = F4::splat(e0[0] * a[2] + e1[0] * b[2] + e2[0] * c[2]);
+            // 1/depth's step per column
+            let dz_col = e0[0] * a[2] + e1[0] * b[2] + e2[0] * c[2];
+            let dz = F4::splat(dz_col);
             let tri = F4::splat_bits(ti as u32);
             let (x_lo, x_hi) = (minx as usize, maxx as usize);
             let x0 = minx + 0.5;
@@ -230,7 +232,7 @@ impl Target {
                         [(e0, b), (e1, c), (e2, a)],
                         [a[2], b[2], c[2]],
                         [e0[0], e1[0], e2[0]],
-                        dz.to_array()[0],
+                        dz_col,
                         [miny, maxy],
                         ti as u32,
                     )
