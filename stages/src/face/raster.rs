@@ -199,28 +199,12 @@ impl Target {
                 c[0],
                 c[1],
             ]);
-            let step = [e0[0], e1[0], e2[0]].map(F4::splat);
-            let zs = [a[2], b[2], c[2]].map(F4::splat);
             // 1/depth's step per column
             let dz_col = e0[0] * a[2] + e1[0] * b[2] + e2[0] * c[2];
-            let dz = F4::splat(dz_col);
-            let tri = F4::splat_bits(ti as u32);
             let (x_lo, x_hi) = (minx as usize, maxx as usize);
             let x0 = minx + 0.5;
-            let (lo, hi) = (F4::splat(miny), F4::splat(maxy));
             let first = miny as usize / LANES;
             let groups = (maxy as usize).div_ceil(LANES) - first;
-            // edge functions and 1/depth of column x_lo of the group starting at row r0
-            let start = |r0: usize| {
-                let y = F4::splat(r0 as f32).add(F4::new([0.5, 1.5, 2.5, 3.5]));
-                let edge = |e: [f32; 2], p: [f32; 3]| {
-                    F4::splat(e[0] * (x0 - p[0])).add(F4::splat(e[1]).mul(y.sub(F4::splat(p[1]))))
-                };
-                let w = [edge(e0, b), edge(e1, c), edge(e2, a)];
-                let iw = w[0].mul(zs[0]).add(w[1].mul(zs[1])).add(w[2].mul(zs[2]));
-                // rows inside the bounding box: miny <= r < maxy, i.e. miny < r + 0.5 < maxy
-                (w, iw, y.gt(lo).and(hi.gt(y)))
-            };
             #[cfg(target_arch = "x86_64")]
             if WIDE {
                 // SAFETY (all three calls): only reached from `draw_avx` (the CPU has AVX);
@@ -268,7 +252,22 @@ impl Target {
                 continue;
             }
             // every other triangle without AVX: the box's columns, one row group at a time,
-            // branch-free within the group
+            // branch-free within the group (the same operations as `wide::Span` per lane)
+            let step = [e0[0], e1[0], e2[0]].map(F4::splat);
+            let zs = [a[2], b[2], c[2]].map(F4::splat);
+            let (dz, tri) = (F4::splat(dz_col), F4::splat_bits(ti as u32));
+            let (lo, hi) = (F4::splat(miny), F4::splat(maxy));
+            // edge functions and 1/depth of column x_lo of the group starting at row r0
+            let start = |r0: usize| {
+                let y = F4::splat(r0 as f32).add(F4::new([0.5, 1.5, 2.5, 3.5]));
+                let edge = |e: [f32; 2], p: [f32; 3]| {
+                    F4::splat(e[0] * (x0 - p[0])).add(F4::splat(e[1]).mul(y.sub(F4::splat(p[1]))))
+                };
+                let w = [edge(e0, b), edge(e1, c), edge(e2, a)];
+                let iw = w[0].mul(zs[0]).add(w[1].mul(zs[1])).add(w[2].mul(zs[2]));
+                // rows inside the bounding box: miny <= r < maxy, i.e. miny < r + 0.5 < maxy
+                (w, iw, y.gt(lo).and(hi.gt(y)))
+            };
             for g in first..first + groups {
                 let (mut w, mut iw, live) = start(g * LANES);
                 let mut k = (g * stride + x_lo) * LANES;
