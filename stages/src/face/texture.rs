@@ -132,15 +132,36 @@ impl TexelTerms {
     }
 }
 
+impl TermPlanes {
+    /// The terms of texel `k`, as [`TexelTerms::of`] made them.
+    fn at(&self, k: usize) -> (TexelTerms, TexelHair) {
+        let terms = TexelTerms {
+            cheek: self.cheek[k],
+            stubble: self.stubble[k],
+            eye_shadow: self.eye_shadow[k],
+            brow_dist: self.brow_dist[k],
+            brow_profile: self.brow_profile[k],
+            brow_weight: self.brow_weight[k],
+            nostril: self.nostril[k],
+            lip: self.lip[k],
+            lip_line: self.lip_line[k],
+        };
+        let hair = TexelHair {
+            streak: self.streak[k],
+            frac: self.frac[k],
+            knot: self.knot[k] as u16,
+            plain: self.plain[k] > 0.0,
+        };
+        (terms, hair)
+    }
+}
+
 /// Identity-independent texture layout and colour-variation fields.
 #[derive(Debug, Clone)]
 pub struct TextureLayout {
     pub chart: Vec<TexelChart>,
-    /// Per texel, the parts of its albedo that do not depend on the identity.
-    pub terms: Vec<TexelTerms>,
-    pub hair: Vec<TexelHair>,
-    /// The same terms as planes, for eight texels per vector.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// Per texel, the parts of its albedo that do not depend on the identity
+    /// ([`TexelTerms`] and [`TexelHair`]), stored as planes so eight texels are one vector.
     planes: TermPlanes,
     /// Per texel column (and row): the colour-variation grid cell and the position in it.
     var_cols: Vec<(u32, f32)>,
@@ -236,8 +257,6 @@ impl TextureLayout {
         };
         TextureLayout {
             chart,
-            terms,
-            hair,
             planes,
             var_cols: (0..TW).map(|i| cell(i, TW)).collect(),
             var_rows: (0..TH).map(|j| cell(j, TH)).collect(),
@@ -480,13 +499,15 @@ impl AlbedoMap {
                 continue;
             }
             let _ = wide;
-            let h = &layout.hair[k0..k0 + TW];
             for (i, out) in row.iter_mut().enumerate() {
                 let v = [0, 1, 2].map(|ch| lo[ch][i] * (1.0 - fy) + hi[ch][i] * fy);
                 let k = k0 + i;
                 let [r, g, b] = match band {
                     Some(f) if layout.chart[k].x.abs() <= 0.25 => mouth(f, &look),
-                    _ => texel(y, &h[i], &layout.terms[k], &look, &knots, v),
+                    _ => {
+                        let (t, h) = layout.planes.at(k);
+                        texel(y, &h, &t, &look, &knots, v)
+                    }
                 };
                 *out = [r, g, b, 0.0];
             }
