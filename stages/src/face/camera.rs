@@ -2,6 +2,7 @@
 //! perspective pinhole camera, and the per-identity similarity (scale + shift) that puts a
 //! frontal neutral face's five landmarks on the 112x112 template scaled to the output size.
 
+use super::simd::Lanes;
 use super::TEMPLATE_112;
 
 /// Camera distance from the head centre (units; about 1.2 m).
@@ -32,11 +33,13 @@ fn matmul(a: &[[f32; 3]; 3], b: &[[f32; 3]; 3]) -> [[f32; 3]; 3] {
 
 #[inline]
 pub fn apply(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
-    [
-        m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2],
-        m[1][0] * v[0] + m[1][1] * v[1] + m[1][2] * v[2],
-        m[2][0] * v[0] + m[2][1] * v[1] + m[2][2] * v[2],
-    ]
+    apply_lanes(m, v)
+}
+
+/// [`apply`] for scalars or SIMD lanes (the same operations in the same order).
+#[inline(always)]
+pub(super) fn apply_lanes<T: Lanes>(m: &[[T; 3]; 3], v: [T; 3]) -> [T; 3] {
+    m.map(|r| r[0].mul(v[0]).add(r[1].mul(v[1])).add(r[2].mul(v[2])))
 }
 
 /// Rotate a model-space point about the pivot.

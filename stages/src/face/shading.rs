@@ -3,7 +3,8 @@
 //! Hanrahan) into per-vertex irradiance, with a bounded range so exposure stays camera-like
 //! (no per-image normalisation: dark skin stays dark, bright light saturates softly).
 
-use super::simd::F4;
+use super::camera::apply_lanes;
+use super::simd::{Lanes, F4};
 use super::N_LIGHT;
 
 /// Lambertian kernel per band divided by pi (so a uniform unit radiance gives irradiance 1).
@@ -15,17 +16,23 @@ pub const E_MAX: f32 = 1.7;
 /// The 9 real SH basis functions at unit direction `n`.
 #[inline]
 pub fn sh9(n: [f32; 3]) -> [f32; 9] {
-    let [x, y, z] = n;
+    sh9_lanes(n)
+}
+
+/// [`sh9`] for scalars or SIMD lanes (the same operations in the same order).
+#[inline(always)]
+fn sh9_lanes<T: Lanes>([x, y, z]: [T; 3]) -> [T; 9] {
+    let c = T::splat;
     [
-        0.282_095,
-        0.488_603 * y,
-        0.488_603 * z,
-        0.488_603 * x,
-        1.092_548 * x * y,
-        1.092_548 * y * z,
-        0.315_392 * (3.0 * z * z - 1.0),
-        1.092_548 * x * z,
-        0.546_274 * (x * x - y * y),
+        c(0.282_095),
+        c(0.488_603).mul(y),
+        c(0.488_603).mul(z),
+        c(0.488_603).mul(x),
+        c(1.092_548).mul(x).mul(y),
+        c(1.092_548).mul(y).mul(z),
+        c(0.315_392).mul(c(3.0).mul(z).mul(z).sub(c(1.0))),
+        c(1.092_548).mul(x).mul(z),
+        c(0.546_274).mul(x.mul(x).sub(y.mul(y))),
     ]
 }
 
@@ -71,31 +78,9 @@ impl Irradiance {
     #[inline]
     pub(super) fn at4(&self, rot: &[[f32; 3]; 3], n: [F4; 3]) -> ([F4; 3], [F4; 3]) {
         let r = rot.map(|row| row.map(F4::splat));
-        let [x, y, z] = [0, 1, 2].map(|i| {
-            r[i][0]
-                .mul(n[0])
-                .add(r[i][1].mul(n[1]))
-                .add(r[i][2].mul(n[2]))
-        });
-        let len = x
-            .mul(x)
-            .add(y.mul(y))
-            .add(z.mul(z))
-            .sqrt()
-            .max(F4::splat(1e-12));
-        let [x, y, z] = [x.div(len), y.div(len), z.div(len)];
+        let n = normalize_lanes(apply_lanes(&r, n));
+        let basis = sh9_lanes(n);
         let c = F4::splat;
-        let basis = [
-            c(0.282_095),
-            c(0.488_603).mul(y),
-            c(0.488_603).mul(z),
-            c(0.488_603).mul(x),
-            c(1.092_548).mul(x).mul(y),
-            c(1.092_548).mul(y).mul(z),
-            c(0.315_392).mul(c(3.0).mul(z).mul(z).sub(c(1.0))),
-            c(1.092_548).mul(x).mul(z),
-            c(0.546_274).mul(x.mul(x).sub(y.mul(y))),
-        ];
         let e = self.0.map(|k| {
             let mut s = c(k[0]).mul(basis[0]);
             for (kk, b) in k.iter().zip(&basis).skip(1) {
@@ -103,7 +88,7 @@ impl Irradiance {
             }
             s.max(c(E_MIN)).min(c(E_MAX))
         });
-        ([x, y, z], e)
+        (n, e)
     }
 }
 
@@ -132,8 +117,19 @@ pub fn default_light() -> [f32; N_LIGHT] {
 }
 
 pub fn normalize(v: [f32; 3]) -> [f32; 3] {
-    let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(1e-12);
-    [v[0] / n, v[1] / n, v[2] / n]
+    normalize_lanes(v)
+}
+
+/// [`normalize`] for scalars or SIMD lanes (the same operations in the same order).
+#[inline(always)]
+fn normalize_lanes<T: Lanes>(v: [T; 3]) -> [T; 3] {
+    let n = v[0]
+        .mul(v[0])
+        .add(v[1].mul(v[1]))
+        .add(v[2].mul(v[2]))
+        .sqrt()
+        .max(T::splat(1e-12));
+    v.map(|c| c.div(n))
 }
 
 #[cfg(test)]

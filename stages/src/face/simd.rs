@@ -211,6 +211,81 @@ impl F4 {
     }
 }
 
+/// The arithmetic shared by scalar and four-lane code (`f32` and [`F4`]), so a formula written
+/// once over `T: Lanes` gives the same bits both ways.
+pub(super) trait Lanes: Copy {
+    fn splat(v: f32) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    fn sqrt(self) -> Self;
+    /// `f32::max` (for lanes that are not NaN).
+    fn max(self, o: Self) -> Self;
+}
+
+impl Lanes for f32 {
+    #[inline(always)]
+    fn splat(v: f32) -> f32 {
+        v
+    }
+    #[inline(always)]
+    fn add(self, o: f32) -> f32 {
+        self + o
+    }
+    #[inline(always)]
+    fn sub(self, o: f32) -> f32 {
+        self - o
+    }
+    #[inline(always)]
+    fn mul(self, o: f32) -> f32 {
+        self * o
+    }
+    #[inline(always)]
+    fn div(self, o: f32) -> f32 {
+        self / o
+    }
+    #[inline(always)]
+    fn sqrt(self) -> f32 {
+        f32::sqrt(self)
+    }
+    #[inline(always)]
+    fn max(self, o: f32) -> f32 {
+        f32::max(self, o)
+    }
+}
+
+impl Lanes for F4 {
+    #[inline(always)]
+    fn splat(v: f32) -> F4 {
+        F4::splat(v)
+    }
+    #[inline(always)]
+    fn add(self, o: F4) -> F4 {
+        F4::add(self, o)
+    }
+    #[inline(always)]
+    fn sub(self, o: F4) -> F4 {
+        F4::sub(self, o)
+    }
+    #[inline(always)]
+    fn mul(self, o: F4) -> F4 {
+        F4::mul(self, o)
+    }
+    #[inline(always)]
+    fn div(self, o: F4) -> F4 {
+        F4::div(self, o)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> F4 {
+        F4::sqrt(self)
+    }
+    #[inline(always)]
+    fn max(self, o: F4) -> F4 {
+        F4::max(self, o)
+    }
+}
+
 /// Runs `f` compiled for AVX2: `f` (an `#[inline(always)]` closure) inlines into this
 /// function, so the compiler may use AVX2 instructions for it. Plain IEEE arithmetic without
 /// contraction gives the same bits either way.
