@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use synface_engine::cache::{hex, parse_hex, ActionManifest, Cache};
-use synface_engine::run::cache_key;
+use synface_engine::run::Keyer;
 use synface_engine::scheduler::{preview, PreviewStatus};
 use synface_stages::dataset::Dataset;
 use synface_stages::face::cli::{cli_render, OutputFormat, RenderOpts};
@@ -75,9 +75,13 @@ pub struct ExportArgs {
     point: Option<String>,
     #[arg(long, value_enum, default_value_t = ExportFormat::Imagefolder)]
     format: ExportFormat,
-    /// Output directory
+    /// Output directory (new or empty, unless --force)
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     out: PathBuf,
+    /// Write into a non-empty output directory: overwrite the files export writes there
+    /// (labels.csv, <identity>/<n>.png, dataset.safetensors) and keep everything else
+    #[arg(long)]
+    force: bool,
     /// Pipeline overrides `stage.param=value` (with a pipeline file)
     #[arg(long = "set", value_name = "K=V")]
     set: Vec<String>,
@@ -159,12 +163,14 @@ fn targets(a: &ExportArgs, cache: &Cache) -> Result<Vec<(String, ActionManifest)
         let names: std::collections::BTreeSet<&str> =
             plan.instances.iter().map(|i| i.stage.as_str()).collect();
         return Err(Failure::Usage(format!(
-            "export: no stage `{stage}` in {} (stages: {})",
+            "export: no stage `{}` in {} (stages: {})",
+            synface_engine::diag::escape(stage),
             path.display(),
             names.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
-    let rows = preview(&plan, cache, &cache_key).map_err(|e| Failure::Io(e.into()))?;
+    let keyer = Keyer::new(cache.dir(), false);
+    let rows = preview(&plan, cache, &|i, d| keyer.key(i, d)).map_err(|e| Failure::Io(e.into()))?;
     let mut out = Vec::new();
     for row in rows.iter().filter(|r| &r.stage == stage) {
         if let Some(p) = &a.point {
@@ -203,7 +209,8 @@ fn by_key(prefix: &str, cache: &Cache) -> Result<ActionManifest, Failure> {
     let p = prefix.to_ascii_lowercase();
     if p.len() < 6 || !p.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(Failure::Usage(format!(
-            "export: `{prefix}` is neither a pipeline file nor a cache key (6 or more hex digits)"
+            "export: `{}` is neither a pipeline file nor a cache key (6 or more hex digits)",
+            synface_engine::diag::escape(prefix)
         )));
     }
     let dir = cache.dir().join("actions");
@@ -236,7 +243,34 @@ fn by_key(prefix: &str, cache: &Cache) -> Result<ActionManifest, Failure> {
     }
 }
 
+/// Refuse an output directory that holds anything unless `force` (exit 2), and a path that
+/// is not a directory. Checked before anything is written.
+fn check_out_dir(out: &Path, force: bool) -> Result<(), Failure> {
+    let shown = synface_engine::diag::escape(&out.display().to_string());
+    let io = |e: std::io::Error| Failure::Io(anyhow::anyhow!("export: {shown}: {e}"));
+    let meta = match std::fs::metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_dir() {
+        return Err(Failure::Usage(format!(
+            "export: `{shown}` exists and is not a directory; give a directory with -o DIR"
+        )));
+    }
+    let empty = std::fs::read_dir(out).map_err(io)?.next().is_none();
+    if empty || force {
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "export: the output directory `{shown}` is not empty, and export would overwrite \
+         labels.csv, <identity>/<n>.png or dataset.safetensors there. Give a new or empty \
+         directory, or pass --force to overwrite those files (anything else is kept)"
+    )))
+}
+
 pub fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
+    check_out_dir(&a.out, a.force)?;
     let cache = a.cache.open()?;
     for (sub, m) in targets(&a, &cache)? {
         let art = cache

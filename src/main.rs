@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use synface_engine::cache::{Cache, GcOptions};
+use synface_engine::cache::{Cache, CacheError, CacheView, GcOptions};
 use synface_engine::gpu::GpuInfo;
 use synface_engine::run::{run_plan, RunOptions};
 use synface_engine::scheduler::SchedOptions;
@@ -27,6 +27,9 @@ use synface_engine::{CancelToken, Plan, Registry};
     about = "Declarative face-recognition experiments on synthetic faces"
 )]
 struct Cli {
+    /// Cache options, accepted before or after any subcommand (`global`).
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,10 +37,10 @@ struct Cli {
 #[derive(Args, Clone)]
 struct CacheArgs {
     /// Cache directory [env: SYNFACE_CACHE] [default: .synface]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     cache: Option<PathBuf>,
     /// Seconds to wait for another process using the cache (0: fail at once)
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    #[arg(long, value_name = "SECS", default_value_t = 0, global = true)]
     wait: u64,
 }
 
@@ -49,7 +52,20 @@ impl CacheArgs {
             .unwrap_or_else(|| PathBuf::from(".synface"))
     }
     fn open(&self) -> Result<Cache, Failure> {
-        Cache::open(&self.dir(), Duration::from_secs(self.wait)).map_err(|e| Failure::Io(e.into()))
+        Cache::open(&self.dir(), Duration::from_secs(self.wait)).map_err(cache_failure)
+    }
+    /// A read-only view: no lock, nothing written (`plan`, `gc --dry-run`).
+    fn view(&self) -> Result<CacheView, Failure> {
+        CacheView::open(&self.dir()).map_err(cache_failure)
+    }
+}
+
+/// A wrong cache directory is a usage error (2); other cache faults exit 3.
+fn cache_failure(e: CacheError) -> Failure {
+    if e.is_usage() {
+        Failure::Usage(format!("error: {e}"))
+    } else {
+        Failure::Io(e.into())
     }
 }
 
@@ -64,9 +80,10 @@ enum Command {
         /// CPU threads shared by running stages [default: all cores]
         #[arg(long)]
         jobs: Option<usize>,
-        /// GPUs to use [default: detected]
-        #[arg(long)]
-        gpus: Option<usize>,
+        /// GPUs to use: a count (an error if fewer exist), or `auto` (those detected; the CPU,
+        /// said once, when there are none) [default: detected]
+        #[arg(long, value_name = "N|auto", value_parser = parse_gpus)]
+        gpus: Option<GpuRequest>,
         /// Memory budget over the stages' estimates, MiB (0: unlimited)
         #[arg(long, value_name = "MIB", default_value_t = 0)]
         mem: u64,
@@ -76,9 +93,9 @@ enum Command {
         /// Rerun this stage's instances even when cached (repeatable)
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
-        /// Runs directory
-        #[arg(long, value_name = "DIR", default_value = "runs")]
-        runs: PathBuf,
+        /// Runs directory [default: runs]
+        #[arg(long, value_name = "DIR")]
+        runs: Option<PathBuf>,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -90,8 +107,6 @@ enum Command {
         /// Say why each pending instance must run
         #[arg(long)]
         explain: bool,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// Results of the pipeline's last run across sweep points
     Show {
@@ -112,15 +127,11 @@ enum Command {
         /// Keep every run of this pipeline (repeatable)
         #[arg(long, value_name = "PIPELINE")]
         pin: Vec<String>,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// Cache maintenance
     Cache {
         #[command(subcommand)]
         action: CacheAction,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// Render synthetic faces straight from the face model (a contact sheet or an image folder)
     Render(faces_cmd::RenderArgs),
@@ -176,6 +187,52 @@ fn detect_gpus() -> GpuInfo {
     GpuInfo { count, mem_mb }
 }
 
+/// `--gpus`: a count, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GpuRequest {
+    Count(usize),
+    Auto,
+}
+
+fn parse_gpus(s: &str) -> Result<GpuRequest, String> {
+    if s == "auto" {
+        return Ok(GpuRequest::Auto);
+    }
+    s.parse()
+        .map(GpuRequest::Count)
+        .map_err(|_| format!("`{s}` is neither a number of GPUs nor `auto`"))
+}
+
+/// The GPUs a run may use: never more than exist, so results never claim a device that did
+/// not compute them.
+fn choose_gpus(req: Option<GpuRequest>, found: GpuInfo) -> Result<GpuInfo, Failure> {
+    match req {
+        None => Ok(found),
+        Some(GpuRequest::Auto) => {
+            if found.count == 0 {
+                eprintln!("--gpus auto: {}; running on the CPU", no_gpu_reason());
+            }
+            Ok(found)
+        }
+        Some(GpuRequest::Count(n)) if n <= found.count => Ok(GpuInfo { count: n, ..found }),
+        Some(GpuRequest::Count(n)) => Err(Failure::Usage(format!(
+            "--gpus {n}: {} (found {}). Use --gpus auto to run on what is there, or \
+             --gpus 0 for the CPU",
+            no_gpu_reason(),
+            found.count
+        ))),
+    }
+}
+
+fn no_gpu_reason() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "no CUDA device is visible (check the driver and CUDA_VISIBLE_DEVICES)"
+    } else {
+        "this synface was built without CUDA support (rebuild with \
+         `cargo build --release --features cuda`, see the README)"
+    }
+}
+
 fn load(file: &Path, set: &[String], reg: &Registry) -> Result<Plan, Failure> {
     synface_engine::load_plan(file, set, reg).map_err(|d| Failure::Usage(d.to_string()))
 }
@@ -206,13 +263,14 @@ fn cmd_run(
     file: &Path,
     set: &[String],
     jobs: Option<usize>,
-    gpus: Option<usize>,
+    gpus: Option<GpuRequest>,
     mem: u64,
     fail_fast: bool,
     force: Vec<String>,
-    runs: PathBuf,
+    runs: Option<PathBuf>,
     cache: &CacheArgs,
 ) -> Result<(), Failure> {
+    let runs = runs_dir(runs)?;
     let reg = registry();
     let plan = load(file, set, &reg)?;
     let unknown: Vec<&String> = force
@@ -234,13 +292,7 @@ fn cmd_run(
     if let Some(j) = jobs {
         sched.jobs = j.max(1);
     }
-    sched.gpus = match gpus {
-        Some(n) => GpuInfo {
-            count: n,
-            ..detect_gpus()
-        },
-        None => detect_gpus(),
-    };
+    sched.gpus = choose_gpus(gpus, detect_gpus())?;
     let opts = RunOptions {
         cache_dir: cache.dir(),
         runs_dir: runs,
@@ -250,8 +302,10 @@ fn cmd_run(
     let cancel = CancelToken::new();
     install_ctrlc(cancel.clone());
     let reporter = reporter::Reporter::new();
-    let summary =
-        run_plan(&plan, &reg, &opts, &reporter, &cancel).map_err(|e| Failure::Io(e.into()))?;
+    let summary = run_plan(&plan, &reg, &opts, &reporter, &cancel).map_err(|e| match e {
+        synface_engine::run::RunError::Cache(e) => cache_failure(e),
+        e => Failure::Io(e.into()),
+    })?;
     let s = &summary.report.stats;
     println!(
         "{}: ran {}, cached {}, failed {}, skipped {}, cancelled {} in {:.2}s (peak {} threads, {} GPUs)",
@@ -282,22 +336,69 @@ fn cmd_run(
     }
 }
 
+/// The runs directory of `run`: `--runs DIR`, else `runs`. A system root or the home
+/// directory is refused (exit 2); when the default `runs` leads outside the current
+/// directory (a symbolic link), that is said once on stderr. An explicit `--runs` elsewhere
+/// is taken silently: the user asked for it.
+fn runs_dir(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    let explicit = given.is_some();
+    let runs = given.unwrap_or_else(|| PathBuf::from("runs"));
+    let resolved = check_runs(&runs)?;
+    if !explicit && synface_engine::layout::outside_cwd(&resolved) {
+        eprintln!(
+            "warning: the runs directory `{}` leads to `{}`, outside the current directory",
+            runs.display(),
+            resolved.display()
+        );
+    }
+    Ok(runs)
+}
+
+/// Refuse a runs directory that is a system root or the home directory (exit 2).
+fn check_runs(runs: &Path) -> Result<PathBuf, Failure> {
+    use synface_engine::layout::{check_runs_dir, RunsDirError};
+    check_runs_dir(runs).map_err(|e| match e {
+        RunsDirError::SystemRoot { .. } => Failure::Usage(format!("error: {e}")),
+        RunsDirError::Unresolvable { .. } => Failure::Io(e.into()),
+    })
+}
+
+/// The pipeline name of `file` for `show`, reading at most the pipeline size limit.
+fn show_pipeline_name(file: &Path) -> Result<String, Failure> {
+    let src = synface_engine::pipeline::read_source(file).map_err(|e| {
+        let help = e
+            .help()
+            .map(|h| format!("\n  = help: {h}"))
+            .unwrap_or_default();
+        let shown = synface_engine::diag::escape(&file.display().to_string());
+        Failure::Usage(format!("error: {shown}: {e}{help}"))
+    })?;
+    synface_engine::layout::pipeline_name(&src)
+        .ok_or_else(|| Failure::Usage(format!("{}: no `[pipeline] name`", file.display())))
+}
+
+/// `show`'s one-line error when `results.json` cannot be read.
+fn results_failure(e: synface_engine::layout::LayoutError, name: &str, file: &Path) -> Failure {
+    let name = synface_engine::diag::escape(name);
+    match e {
+        synface_engine::layout::LayoutError::Io { error, .. }
+            if error.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Failure::Io(anyhow::anyhow!(
+                "no results for `{name}` yet: run `synface run {}` first",
+                file.display()
+            ))
+        }
+        other => Failure::Io(anyhow::anyhow!("the results of `{name}`: {other}")),
+    }
+}
+
 fn cmd_show(file: &Path, format: Format, runs: &Path) -> Result<(), Failure> {
-    let src = std::fs::read_to_string(file).map_err(|e| {
-        Failure::Usage(format!(
-            "{}: cannot read pipeline file: {e}",
-            file.display()
-        ))
-    })?;
-    let name = synface_engine::layout::pipeline_name(&src)
-        .ok_or_else(|| Failure::Usage(format!("{}: no `[pipeline] name`", file.display())))?;
+    check_runs(runs)?;
+    let name = show_pipeline_name(file)?;
     let dir = synface_engine::layout::run_dir(runs, &name);
-    let rows = synface_engine::layout::read_results(&dir).with_context(|| {
-        format!(
-            "no results for `{name}` yet: run `synface run {}` first",
-            file.display()
-        )
-    })?;
+    let rows =
+        synface_engine::layout::read_results(&dir).map_err(|e| results_failure(e, &name, file))?;
     let out = match format {
         Format::Table => show::table(&rows),
         Format::Csv => show::csv(&rows),
@@ -308,6 +409,7 @@ fn cmd_show(file: &Path, format: Format, runs: &Path) -> Result<(), Failure> {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let cache = cli.cache;
     match cli.command {
         Command::Run {
             file,
@@ -320,16 +422,12 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             runs,
             cache,
         } => cmd_run(&file, &set, jobs, gpus, mem, fail_fast, force, runs, &cache),
-        Command::Plan {
-            file,
-            set,
-            explain,
-            cache,
-        } => {
+        Command::Plan { file, set, explain } => {
             let reg = registry();
             let plan = load(&file, &set, &reg)?;
-            let cache = cache.open()?;
-            print!("{}", plan_cmd::render(&plan, &cache, explain)?);
+            // Read only: never waits for, nor blocks, a run holding the cache.
+            let view = cache.view()?;
+            print!("{}", plan_cmd::render(&plan, &view, explain)?);
             Ok(())
         }
         Command::Show { file, format, runs } => cmd_show(&file, format, &runs),
@@ -337,28 +435,32 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             dry_run,
             keep_last,
             pin,
-            cache,
         } => {
-            let c = cache.open()?;
-            let report = c
-                .gc(&GcOptions {
-                    dry_run,
-                    keep_last,
-                    pins: pin,
-                })
-                .context("gc")?;
-            println!("{report}");
+            let opts = GcOptions {
+                dry_run,
+                keep_last,
+                pins: pin,
+            };
+            // A dry run reads the files only: it works while a run holds the cache.
+            let report = if dry_run {
+                cache.view()?.gc_dry_run(&opts)
+            } else {
+                cache.open()?.gc(&opts)
+            };
+            println!("{}", report.context("gc")?);
             Ok(())
         }
         Command::Cache {
             action: CacheAction::Rebuild,
-            cache,
         } => {
             let c = cache.open()?;
             let r = c.rebuild().context("rebuilding the cache index")?;
             println!(
-                "index rebuilt: {} actions, {} runs, {} unusable manifests dropped",
-                r.actions, r.runs, r.dropped
+                "index rebuilt: {} actions, {} runs, {} unusable manifests moved aside to {}",
+                r.actions,
+                r.runs,
+                r.dropped,
+                c.dir().join("dropped").display()
             );
             Ok(())
         }

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use synface_engine::cache::{hex, Cache};
-use synface_engine::keys::{explain, KeyComponents};
-use synface_engine::run::cache_key;
+use synface_engine::cache::{hex, CacheRead};
+use synface_engine::keys::KeyComponents;
+use synface_engine::run::Keyer;
 use synface_engine::scheduler::{preview, PreviewRow, PreviewStatus};
 use synface_engine::Plan;
 
@@ -18,7 +18,12 @@ fn points(p: &[String]) -> String {
 }
 
 /// Why `row` (pending) must run, against the last key used for its stage and first point.
-fn why(plan: &Plan, cache: &Cache, row: &PreviewRow) -> anyhow::Result<Vec<String>> {
+fn why(
+    plan: &Plan,
+    cache: &dyn CacheRead,
+    keyer: &Keyer,
+    row: &PreviewRow,
+) -> anyhow::Result<Vec<String>> {
     let (Some(key), Some(comps)) = (&row.key, &row.components) else {
         return Ok(vec![]);
     };
@@ -39,7 +44,7 @@ fn why(plan: &Plan, cache: &Cache, row: &PreviewRow) -> anyhow::Result<Vec<Strin
     };
     let old: KeyComponents = serde_json::from_value(old.components)?;
     let new: KeyComponents = serde_json::from_value(comps.clone())?;
-    let lines = explain(&old, &new);
+    let lines = keyer.explain(&plan.instances[row.id], &old, &new);
     Ok(if lines.is_empty() {
         vec!["key changed".into()]
     } else {
@@ -47,9 +52,11 @@ fn why(plan: &Plan, cache: &Cache, row: &PreviewRow) -> anyhow::Result<Vec<Strin
     })
 }
 
-/// The text `synface plan` prints.
-pub fn render(plan: &Plan, cache: &Cache, with_explain: bool) -> anyhow::Result<String> {
-    let rows = preview(plan, cache, &cache_key)?;
+/// The text `synface plan` prints. `cache` is read only (`main` passes a lock-free
+/// `CacheView`, so `plan` works while a run holds the cache).
+pub fn render(plan: &Plan, cache: &dyn CacheRead, with_explain: bool) -> anyhow::Result<String> {
+    let keyer = Keyer::new(cache.dir(), false);
+    let rows = preview(plan, cache, &|i, d| keyer.key(i, d))?;
     let width = rows.iter().map(|r| r.stage.len()).max().unwrap_or(5).max(5);
     let mut out = String::new();
     let (mut cached, mut pending) = (0, 0);
@@ -79,7 +86,7 @@ pub fn render(plan: &Plan, cache: &Cache, with_explain: bool) -> anyhow::Result<
             points(&row.points)
         )?;
         if with_explain && row.status == PreviewStatus::Pending {
-            for line in why(plan, cache, row)? {
+            for line in why(plan, cache, &keyer, row)? {
                 writeln!(out, "{:<width$}    - {line}", "")?;
             }
         }

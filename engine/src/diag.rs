@@ -67,39 +67,83 @@ impl Diagnostic {
     }
 }
 
+/// Whether `c` must not reach a terminal raw: C0 and C1 controls (tab and newline included)
+/// and the bidirectional formatting characters (U+200E, U+200F, U+202A-U+202E,
+/// U+2066-U+2069), which can make echoed text read differently from what it is.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every [`is_unsafe_char`] written as `\u{202e}` (lowercase hex), everything
+/// else unchanged. Every diagnostic passes user text (names, values, paths, source lines)
+/// through this before printing it.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if is_unsafe_char(c) {
+        out.push_str(&format!("\\u{{{:x}}}", c as u32));
+    } else {
+        out.push(c);
+    }
+}
+
+/// Width in characters of `c` once escaped.
+fn escaped_width(c: char) -> usize {
+    if is_unsafe_char(c) {
+        format!("{:x}", c as u32).len() + 4
+    } else {
+        1
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
-        writeln!(f, "{}: {}", self.severity, self.message)?;
+        writeln!(f, "{}: {}", self.severity, escape(&self.message))?;
         writeln!(
             f,
             "{pad}--> {}:{}:{}",
-            self.file.display(),
+            escape(&self.file.display().to_string()),
             self.line,
             self.col
         )?;
         writeln!(f, "{pad} |")?;
-        writeln!(f, "{num} | {}", self.snippet)?;
-        let width = self.snippet.chars().count();
-        let start = self.col.saturating_sub(1).min(width);
-        let len = self
-            .span_chars()
-            .clamp(1, width.saturating_sub(start).max(1));
-        let carets = format!("{}{}", " ".repeat(start), "^".repeat(len));
+        writeln!(f, "{num} | {}", escape(&self.snippet))?;
+        let carets = self.carets();
         if self.label.is_empty() {
             writeln!(f, "{pad} | {carets}")?;
         } else {
-            writeln!(f, "{pad} | {carets} {}", self.label)?;
+            writeln!(f, "{pad} | {carets} {}", escape(&self.label))?;
         }
         if let Some(h) = &self.help {
-            writeln!(f, "{pad} = help: {h}")?;
+            writeln!(f, "{pad} = help: {}", escape(h))?;
         }
         Ok(())
     }
 }
 
 impl Diagnostic {
+    /// The caret line under the (escaped) snippet: at least one caret, within the line.
+    fn carets(&self) -> String {
+        let chars: Vec<char> = self.snippet.chars().collect();
+        let start = self.col.saturating_sub(1).min(chars.len());
+        let len = self
+            .span_chars()
+            .clamp(1, chars.len().saturating_sub(start).max(1));
+        let width = |cs: &[char]| cs.iter().map(|&c| escaped_width(c)).sum::<usize>();
+        let lead = width(&chars[..start]);
+        let under = width(&chars[start..(start + len).min(chars.len())]).max(1);
+        format!("{}{}", " ".repeat(lead), "^".repeat(under))
+    }
+
     /// Characters of the span that lie on the first line.
     fn span_chars(&self) -> usize {
         let len = self.span.end.saturating_sub(self.span.start);
@@ -179,7 +223,7 @@ impl fmt::Display for Diagnostics {
         write!(
             f,
             "error: `{}` is invalid: {n} error{plural}",
-            self.file.display()
+            escape(&self.file.display().to_string())
         )
     }
 }
@@ -296,6 +340,31 @@ mod tests {
             text,
             "error: unknown stage kind `rendr`\n --> p.toml:2:8\n  |\n2 | kind = \"rendr\"\n  |        ^^^^^^^ unknown kind\n  = help: did you mean `render`?\n\nerror: `p.toml` is invalid: 1 error"
         );
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped_with_carets_aligned() {
+        assert_eq!(
+            escape("a\u{202e}b\tc\u{1b}\u{85}"),
+            "a\\u{202e}b\\u{9}c\\u{1b}\\u{85}"
+        );
+        assert_eq!(escape("plain é"), "plain é");
+        let s = SourceText::new("p.toml", "[stages.\"a\u{202e}b\"]\n");
+        let d = s
+            .error(8..15, "stage name `a\u{202e}b` is bad")
+            .label("x\u{2066}");
+        let text = d.to_string();
+        assert!(!text.chars().any(is_unsafe_char_not_newline), "{text:?}");
+        assert!(text.contains("stage name `a\\u{202e}b` is bad"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let snippet = lines[3].find('"').unwrap();
+        let caret = lines[4].find('^').unwrap();
+        assert_eq!(snippet, caret, "{text}");
+        assert_eq!(lines[4].matches('^').count(), "\"a\\u{202e}b\"".len());
+    }
+
+    fn is_unsafe_char_not_newline(c: char) -> bool {
+        c != '\n' && is_unsafe_char(c)
     }
 
     #[test]

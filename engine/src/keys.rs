@@ -248,11 +248,18 @@ pub fn explain(old: &KeyComponents, new: &KeyComponents) -> Vec<String> {
     if old.seed != new.seed {
         out.push(format!("seed {} -> {}", old.seed, new.seed));
     }
-    let old_inputs: BTreeMap<&str, &Vec<String>> =
-        old.inputs.iter().map(|(p, d)| (p.as_str(), d)).collect();
+    // External inputs (`file:<param>` ports) are explained by `run::Keyer::explain`, which
+    // can say which files changed.
+    let external = |p: &str| p.starts_with(crate::inputs::PORT_PREFIX);
+    let old_inputs: BTreeMap<&str, &Vec<String>> = old
+        .inputs
+        .iter()
+        .filter(|(p, _)| !external(p))
+        .map(|(p, d)| (p.as_str(), d))
+        .collect();
     let new_ports: std::collections::BTreeSet<&str> =
         new.inputs.iter().map(|(p, _)| p.as_str()).collect();
-    for (port, digests) in &new.inputs {
+    for (port, digests) in new.inputs.iter().filter(|(p, _)| !external(p)) {
         match old_inputs.get(port.as_str()) {
             None => out.push(format!("input {port} added")),
             Some(o) if *o != digests => out.push(format!("input {port} changed")),
@@ -349,6 +356,7 @@ mod tests {
             points: vec![],
             plan_key: [0; 32],
             resources: Default::default(),
+            external: Vec::new(),
         }
     }
 

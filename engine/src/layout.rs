@@ -1,24 +1,35 @@
-//! The run layout (DESIGN.md §7): `runs/<name>/results.json`, `points/<id>/<stage>/<file>`
-//! for published files, a gather stage's published files directly in `runs/<name>/`, and
-//! `events.jsonl` (written by [`crate::events::JsonlLog`]). Every file is written atomically.
+//! The run layout (docs/design.md §7): `runs/<name>/results.json`,
+//! `points/<id>/<stage>/<file>` for published files, a gather stage's published files directly
+//! in `runs/<name>/`, `events.jsonl` (written by [`crate::events::JsonlLog`]) and
+//! `.synface-published.json`, the list of what synface wrote there ([`published`]): a run
+//! removes only its own stale files. Every file is written atomically. Also where a runs
+//! directory may be ([`check_runs_dir`]).
 
-use std::collections::BTreeMap;
+pub mod published;
+mod runs_dir;
+mod temps;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{parse_hex, Cache, CacheError};
+use crate::cache::{parse_hex, Cache, CacheError, OutputEntry};
 use crate::plan::Plan;
 use crate::registry::Registry;
 use crate::scheduler::Outcome;
+use published::{Entry, Published};
+pub use runs_dir::{check_runs_dir, outside_cwd, resolve, RunsDirError};
 
 /// Errors writing or reading the run layout (exit code 3).
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// The I/O error is part of the message, not a `source`, so that a chain printed with
+    /// `{:#}` names it once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error(transparent)]
@@ -26,9 +37,9 @@ pub enum LayoutError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
-    move |source| LayoutError::Io {
+    move |error| LayoutError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -71,17 +82,32 @@ pub fn run_dir(runs_dir: &Path, pipeline: &str) -> PathBuf {
 }
 
 /// Write `bytes` to `dest` via a temporary file in the same directory and a rename.
-/// An existing file with the same contents is left alone.
+/// An existing file with the same contents is left alone. On any error the temporary file
+/// is removed (a full disk leaves nothing behind).
 pub fn write_file(dest: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    write_file_with(dest, bytes, |tmp, bytes| fs::write(tmp, bytes))
+}
+
+/// [`write_file`] with the step that fills the temporary file given (tests inject failures).
+fn write_file_with(
+    dest: &Path,
+    bytes: &[u8],
+    fill: impl FnOnce(&Path, &[u8]) -> io::Result<()>,
+) -> Result<(), LayoutError> {
     if fs::read(dest).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, dest).map_err(io_err(dest))
+    let tmp = temps::temp_for(dir, name);
+    let written = fill(&tmp, bytes)
+        .map_err(io_err(dest))
+        .and_then(|()| fs::rename(&tmp, dest).map_err(io_err(dest)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn is_gather(reg: &Registry, kind: &str) -> bool {
@@ -90,6 +116,8 @@ fn is_gather(reg: &Registry, kind: &str) -> bool {
 }
 
 /// Write the layout of a finished (or partly finished) run; returns the run directory.
+/// Files synface published before and no longer publishes are removed (see
+/// [`published`]); anything else in the run directory is left alone.
 pub fn write_layout(
     runs_dir: &Path,
     plan: &Plan,
@@ -99,26 +127,165 @@ pub fn write_layout(
 ) -> Result<PathBuf, LayoutError> {
     let dir = run_dir(runs_dir, &plan.name);
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let mut rows: Vec<ResultRow> = plan
-        .points
+    temps::remove_dead(&dir);
+    let old = Published::read(&dir);
+    let copies = planned_copies(plan, reg, outcomes);
+    let mut new = new_list(&dir, &old, &copies, plan, reg, outcomes);
+    old.union(&new).write(&dir)?;
+    for c in &copies {
+        copy_output(&dir, c, cache)?;
+    }
+    published::prune(&dir, &old, &mut new)?;
+    new.write(&dir)?;
+    let rows = result_rows(plan, reg, outcomes);
+    let json = serde_json::to_vec_pretty(&rows).expect("result rows always serialise");
+    write_file(&dir.join(RESULTS), &json)?;
+    Ok(dir)
+}
+
+const RESULTS: &str = "results.json";
+const EVENTS: &str = "events.jsonl";
+
+/// One published output of a completed instance and where it goes (relative paths).
+struct Publication<'a> {
+    stage: &'a str,
+    output: &'a OutputEntry,
+    /// `(relative destination, point)`; the point is none for a gather stage.
+    dests: Vec<(String, Option<String>)>,
+}
+
+/// Every published output of the completed instances, with its destinations.
+fn planned_copies<'a>(
+    plan: &'a Plan,
+    reg: &Registry,
+    outcomes: &'a [Outcome],
+) -> Vec<Publication<'a>> {
+    let mut out = Vec::new();
+    for (inst, outcome) in plan.instances.iter().zip(outcomes) {
+        let Some(m) = outcome.manifest() else {
+            continue;
+        };
+        let gather = is_gather(reg, &inst.kind);
+        for o in m.outputs.iter().filter(|o| o.published) {
+            let file = safe_name(&o.name);
+            let dests = if gather {
+                vec![(file, None)]
+            } else {
+                inst.points
+                    .iter()
+                    .map(|p| (point_file(p, &inst.stage, &file), Some(p.clone())))
+                    .collect()
+            };
+            out.push(Publication {
+                stage: &inst.stage,
+                output: o,
+                dests,
+            });
+        }
+    }
+    out
+}
+
+/// `points/<point>/<stage>/<file>`, relative to the run directory.
+fn point_file(point: &str, stage: &str, file: &str) -> String {
+    format!("points/{}/{}/{file}", safe_name(point), safe_name(stage))
+}
+
+/// The published list of this run: its copies, `results.json`, `events.jsonl`, and the old
+/// entries of instances that did not complete this time (their files stay until they do).
+fn new_list(
+    dir: &Path,
+    old: &Published,
+    copies: &[Publication],
+    plan: &Plan,
+    reg: &Registry,
+    outcomes: &[Outcome],
+) -> Published {
+    let mut new = Published {
+        files: BTreeMap::new(),
+        dirs: old.dirs.clone(),
+    };
+    for name in [RESULTS, EVENTS] {
+        new.files.insert(name.into(), Entry::run_file());
+    }
+    for c in copies {
+        for (rel, point) in &c.dests {
+            new.note_missing_dirs(dir, rel);
+            let entry = Entry {
+                stage: Some(c.stage.to_string()),
+                point: point.clone(),
+                blake3: Some(c.output.digest.clone()),
+            };
+            new.files.insert(rel.clone(), entry);
+        }
+    }
+    let unfinished = incomplete_instances(plan, reg, outcomes);
+    for (rel, e) in &old.files {
+        let owner = e.stage.clone().map(|s| (s, e.point.clone()));
+        if owner.is_some_and(|o| unfinished.contains(&o)) {
+            new.files.entry(rel.clone()).or_insert_with(|| e.clone());
+        }
+    }
+    new
+}
+
+/// `(stage, point)` of every instance that did not complete (point none for gather stages).
+fn incomplete_instances(
+    plan: &Plan,
+    reg: &Registry,
+    outcomes: &[Outcome],
+) -> BTreeSet<(String, Option<String>)> {
+    let mut out = BTreeSet::new();
+    for (inst, outcome) in plan.instances.iter().zip(outcomes) {
+        if outcome.manifest().is_some() {
+            continue;
+        }
+        if is_gather(reg, &inst.kind) {
+            out.insert((inst.stage.clone(), None));
+        } else {
+            out.extend(
+                inst.points
+                    .iter()
+                    .map(|p| (inst.stage.clone(), Some(p.clone()))),
+            );
+        }
+    }
+    out
+}
+
+/// Copy one cached output to its destinations that do not hold it already.
+fn copy_output(dir: &Path, c: &Publication, cache: &Cache) -> Result<(), LayoutError> {
+    let Some(d) = parse_hex(&c.output.digest) else {
+        return Ok(());
+    };
+    let dests: Vec<PathBuf> = c
+        .dests
         .iter()
-        .map(|p| ResultRow {
-            point: p.id.clone(),
-            arm: p.arm.clone(),
-            values: p
-                .values
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
-                    )
-                })
-                .collect(),
-            stages: BTreeMap::new(),
-            incomplete: Vec::new(),
-        })
+        .map(|(rel, _)| dir.join(rel))
+        .filter(|dest| !already_there(dest, &d, c.output.size))
         .collect();
+    if dests.is_empty() {
+        return Ok(());
+    }
+    let bytes = cache
+        .load_output(c.output)?
+        .ok_or_else(|| LayoutError::Format {
+            path: cache.blobs().path(&d),
+            message: format!(
+                "cached output `{}` of `{}` is missing or corrupt",
+                c.output.name, c.stage
+            ),
+        })?;
+    for dest in dests {
+        write_file(&dest, &bytes)?;
+    }
+    Ok(())
+}
+
+/// One row per sweep point: axis values, each completed stage's metrics, and the stages of
+/// the point that did not complete.
+fn result_rows(plan: &Plan, reg: &Registry, outcomes: &[Outcome]) -> Vec<ResultRow> {
+    let mut rows: Vec<ResultRow> = plan.points.iter().map(empty_row).collect();
     let row_of: BTreeMap<&str, usize> = plan
         .points
         .iter()
@@ -126,82 +293,39 @@ pub fn write_layout(
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
     for (inst, outcome) in plan.instances.iter().zip(outcomes) {
-        let gather = is_gather(reg, &inst.kind);
-        let Some(m) = outcome.manifest() else {
-            if !gather {
-                for p in &inst.points {
-                    if let Some(&r) = row_of.get(p.as_str()) {
-                        rows[r].incomplete.push(inst.stage.clone());
-                    }
-                }
-            }
+        if is_gather(reg, &inst.kind) {
             continue;
-        };
-        let stage_dir = safe_name(&inst.stage);
-        let targets: Vec<PathBuf> = if gather {
-            vec![dir.clone()]
-        } else {
-            inst.points
-                .iter()
-                .map(|p| dir.join("points").join(safe_name(p)).join(&stage_dir))
-                .collect()
-        };
-        for o in m.outputs.iter().filter(|o| o.published) {
-            let Some(d) = parse_hex(&o.digest) else {
-                continue;
-            };
-            let dests: Vec<PathBuf> = targets
-                .iter()
-                .map(|t| t.join(safe_name(&o.name)))
-                .filter(|dest| !already_there(dest, &d, o.size))
-                .collect();
-            if dests.is_empty() {
-                continue;
-            }
-            let bytes = cache.load_output(o)?.ok_or_else(|| LayoutError::Format {
-                path: cache.blobs().path(&d),
-                message: format!(
-                    "cached output `{}` of `{}` is missing or corrupt",
-                    o.name, inst.stage
-                ),
-            })?;
-            for dest in dests {
-                write_file(&dest, &bytes)?;
-            }
         }
-        if !gather {
-            for p in &inst.points {
-                if let Some(&r) = row_of.get(p.as_str()) {
-                    rows[r].stages.insert(
-                        inst.stage.clone(),
-                        m.metrics.clone().unwrap_or(serde_json::Value::Null),
-                    );
+        for r in inst.points.iter().filter_map(|p| row_of.get(p.as_str())) {
+            match outcome.manifest() {
+                Some(m) => {
+                    let metrics = m.metrics.clone().unwrap_or(serde_json::Value::Null);
+                    rows[*r].stages.insert(inst.stage.clone(), metrics);
                 }
+                None => rows[*r].incomplete.push(inst.stage.clone()),
             }
         }
     }
-    prune_points(&dir.join("points"), plan)?;
-    let results = dir.join("results.json");
-    let json = serde_json::to_vec_pretty(&rows).expect("result rows always serialise");
-    write_file(&results, &json)?;
-    Ok(dir)
+    rows
 }
 
-/// Remove `points/<id>/` directories of points the plan no longer has (an axis value was
-/// dropped or renamed), so the run directory shows the latest run only.
-fn prune_points(points_dir: &Path, plan: &Plan) -> Result<(), LayoutError> {
-    let Ok(rd) = fs::read_dir(points_dir) else {
-        return Ok(());
-    };
-    let keep: std::collections::BTreeSet<String> =
-        plan.points.iter().map(|p| safe_name(&p.id)).collect();
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !keep.contains(&name) && e.path().is_dir() {
-            fs::remove_dir_all(e.path()).map_err(io_err(&e.path()))?;
-        }
+fn empty_row(p: &crate::plan::Point) -> ResultRow {
+    ResultRow {
+        point: p.id.clone(),
+        arm: p.arm.clone(),
+        values: p
+            .values
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect(),
+        stages: BTreeMap::new(),
+        incomplete: Vec::new(),
     }
-    Ok(())
 }
 
 fn already_there(dest: &Path, d: &[u8; 32], size: u64) -> bool {
@@ -249,6 +373,42 @@ mod tests {
             1,
             "no temporary left behind"
         );
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn write_file_removes_its_temporary_when_writing_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("metrics.json");
+        let failing = |tmp: &Path, bytes: &[u8]| {
+            fs::write(tmp, &bytes[..1])?;
+            Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+        };
+        let err = write_file_with(&dest, b"{}", failing).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+    }
+
+    #[test]
+    fn write_file_removes_its_temporary_when_the_rename_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        fs::create_dir_all(dest.join("occupied")).unwrap();
+        assert!(write_file(&dest, b"x").is_err());
+        assert_eq!(files_in(dir.path()), ["out"]);
     }
 
     #[test]

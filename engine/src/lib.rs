@@ -5,6 +5,7 @@ pub mod cache;
 pub mod diag;
 pub mod events;
 pub mod gpu;
+pub mod inputs;
 pub mod keys;
 pub mod layout;
 pub mod params;
@@ -22,6 +23,6 @@ pub use pipeline::{load_plan, plan_from_str};
 pub use plan::{Instance, InstanceId, Plan, Point, REPLICATE_AXIS};
 pub use registry::Registry;
 pub use stage::{
-    Artifact, CancelToken, CheckpointStore, Device, InputArtifact, NoCheckpoints, NoProgress,
-    ParamIssue, PortSpec, ProgressSink, Resources, RunCtx, Stage, StageError,
+    Artifact, CancelToken, CheckpointStore, Device, Facts, InputArtifact, NoCheckpoints,
+    NoProgress, ParamIssue, PortSpec, ProgressSink, Resources, RunCtx, Stage, StageError,
 };

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::inputs::ExternalInput;
 use crate::params::ParamTable;
 use crate::stage::Resources;
 
@@ -37,6 +38,8 @@ pub struct Instance {
     /// Structural identity (kind, version, params, seed, input plan keys): equal => same work.
     pub plan_key: [u8; 32],
     pub resources: Resources,
+    /// Files and folders outside the cache that the instance reads (hashed into its key).
+    pub external: Vec<ExternalInput>,
 }
 
 /// A validated, expanded pipeline.

@@ -1,11 +1,13 @@
 //! One `synface run`: open the cache, run the scheduler with the JSONL event log, record the
 //! run (gc pins, last keys for `plan --explain`) and write the run layout.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cache::{Cache, CacheError, Digest, RunRecord};
 use crate::events::{EventSink, Fanout, JsonlLog};
+use crate::inputs::{describe_change, Digester, ExternalInput};
+use crate::keys::KeyComponents;
 use crate::layout::{self, LayoutError};
 use crate::plan::{Instance, Plan};
 use crate::registry::Registry;
@@ -29,10 +31,11 @@ pub enum RunError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Layout(#[from] LayoutError),
-    #[error("{path}: {source}")]
+    /// The cause is part of the message (not a `source`), so it prints once.
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -44,7 +47,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// The process exit code (DESIGN.md §6): 130 interrupted, 3 cache/I/O fault, 1 a stage
+    /// The process exit code (docs/design.md §6): 130 interrupted, 3 cache/I/O fault, 1 a stage
     /// failed, 0 otherwise.
     pub fn exit_code(&self) -> i32 {
         if self.report.interrupted {
@@ -59,13 +62,83 @@ impl RunSummary {
     }
 }
 
-/// The production key function: [`crate::keys::cache_key`], components as JSON.
-pub fn cache_key(inst: &Instance, inputs: &[(String, Vec<Digest>)]) -> (Digest, serde_json::Value) {
-    let (key, comps) = crate::keys::cache_key(inst, inputs);
-    (
-        key,
-        serde_json::to_value(comps).expect("key components always serialise"),
-    )
+/// The production key function: [`crate::keys::cache_key`] over the instance's input
+/// digests plus the content digests of its external inputs (files and folders it reads, as
+/// `file:<param>` ports; see [`crate::inputs`]), components as JSON.
+pub struct Keyer {
+    digester: Digester,
+}
+
+impl Keyer {
+    /// A keyer for the cache at `cache_dir`; `write` lets it store input snapshots there
+    /// (a run does; a read-only `plan` does not).
+    pub fn new(cache_dir: &Path, write: bool) -> Self {
+        Keyer {
+            digester: Digester::new(cache_dir, write),
+        }
+    }
+
+    /// The key of `inst` given its inputs' content digests (port order).
+    pub fn key(
+        &self,
+        inst: &Instance,
+        inputs: &[(String, Vec<Digest>)],
+    ) -> (Digest, serde_json::Value) {
+        let mut all = inputs.to_vec();
+        for ext in &inst.external {
+            all.push((ext.port(), vec![self.digester.digest(ext)]));
+        }
+        let (key, comps) = crate::keys::cache_key(inst, &all);
+        (
+            key,
+            serde_json::to_value(comps).expect("key components always serialise"),
+        )
+    }
+
+    /// Why `new` differs from `old` for `inst`: [`crate::keys::explain`], plus a line per
+    /// changed external input saying which files changed (when the old snapshot is stored).
+    pub fn explain(
+        &self,
+        inst: &Instance,
+        old: &KeyComponents,
+        new: &KeyComponents,
+    ) -> Vec<String> {
+        let mut lines = crate::keys::explain(old, new);
+        let digest_of = |c: &KeyComponents, port: &str| {
+            c.inputs
+                .iter()
+                .find(|(p, _)| p == port)
+                .and_then(|(_, d)| d.first().cloned())
+        };
+        for ext in &inst.external {
+            let port = ext.port();
+            let (before, after) = (digest_of(old, &port), digest_of(new, &port));
+            if before == after {
+                continue;
+            }
+            lines.push(self.describe_external(ext, before.as_deref()));
+        }
+        lines
+    }
+
+    fn describe_external(&self, ext: &ExternalInput, before: Option<&str>) -> String {
+        let now = self.digester.snapshot(&ext.path);
+        let what = match &now {
+            Ok(s) if s.folder => "input folder",
+            _ => "input file",
+        };
+        let detail = match (before.and_then(|d| self.digester.stored(d)), now) {
+            (_, Err(e)) => format!("now unreadable ({e})"),
+            (Some(old), Ok(new)) => describe_change(&old, &new),
+            (None, Ok(_)) if before.is_none() => "newly hashed by content".into(),
+            (None, Ok(_)) => "contents differ from the last run".into(),
+        };
+        format!(
+            "{what} `{}` ({}) changed: {detail}",
+            ext.param,
+            ext.path.display()
+        )
+    }
 }
 
 /// Run `plan` end to end. `sink` receives every event (the terminal reporter), besides the
@@ -80,16 +153,17 @@ pub fn run_plan(
     let cache = Cache::open(&opts.cache_dir, opts.wait)?;
     let run_dir = layout::run_dir(&opts.runs_dir, &plan.name);
     let log_path = run_dir.join("events.jsonl");
-    let log = JsonlLog::create(&log_path).map_err(|source| RunError::Io {
+    let log = JsonlLog::create(&log_path).map_err(|cause| RunError::Io {
         path: log_path,
-        source,
+        cause,
     })?;
     let sinks = Fanout(vec![&log, sink]);
+    let keyer = Keyer::new(&opts.cache_dir, true);
     let report = scheduler::run(
         plan,
         registry,
         &cache,
-        &cache_key,
+        &|inst, inputs| keyer.key(inst, inputs),
         &opts.sched,
         &sinks,
         cancel,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::inputs::ExternalInput;
 use crate::params::{ParamSpec, ParamTable};
 
 /// Which device the scheduler chose for a stage instance. Stages never pick a GPU themselves.
@@ -14,6 +15,10 @@ pub enum Device {
     /// CUDA device ordinal.
     Cuda(usize),
 }
+
+/// Facts about a stage instance's output known at plan time (e.g. `image_size = 112`),
+/// propagated along the plan by [`Stage::output_facts`].
+pub type Facts = BTreeMap<String, toml::Value>;
 
 /// An input port of a stage kind.
 #[derive(Debug, Clone)]
@@ -266,6 +271,25 @@ pub trait Stage: Send + Sync {
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources::default()
+    }
+    /// What this instance's output is known to be at plan time (e.g. `image_size`), from its
+    /// params and its inputs' facts (port, facts), so consumers can check cross-stage
+    /// constraints before anything runs. Default: the first input's facts pass through.
+    fn output_facts(&self, _params: &ParamTable, inputs: &[(&str, &Facts)]) -> Facts {
+        inputs
+            .first()
+            .map(|(_, f)| (*f).clone())
+            .unwrap_or_default()
+    }
+    /// Plan-time checks of params against the inputs' facts (port, facts).
+    fn check_inputs(&self, _params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Vec<ParamIssue> {
+        Vec::new()
+    }
+    /// Files and folders outside the cache that `run` reads, by the parameter naming them.
+    /// The engine hashes them by content into the cache key ([`crate::inputs`]), so a
+    /// changed input folder is never served from the cache.
+    fn external_inputs(&self, _params: &ParamTable) -> Vec<ExternalInput> {
+        Vec::new()
     }
     fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError>;
 }

@@ -1,5 +1,7 @@
 //! Exporting a dataset artifact for other tools: an image folder (`DIR/<identity>/<n>.png` +
-//! `labels.csv` with `image,id_a,id_b,phi`) or a single safetensors file.
+//! `labels.csv` with `image,id_a,id_b,phi`) or a single safetensors file. These functions
+//! write (and overwrite) exactly those files and nothing else; whether a non-empty target may
+//! be written at all is the caller's decision (`synface export --force`).
 
 use std::io::Write;
 use std::path::Path;
@@ -17,6 +19,26 @@ fn class_name(ds: &Dataset, label: i64) -> String {
     }
 }
 
+/// A class name usable as one directory name inside the export: path separators and control
+/// characters become `_`, and `.`/`..`/empty get a `_` prefix, so no name leads outside `dir`.
+fn dir_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
 /// Write `dir/<identity>/<n>.png` for every image (n counts within the identity) and
 /// `dir/labels.csv`.
 pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
@@ -29,7 +51,7 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
     let (w, h) = (ds.info.width as u32, ds.info.height as u32);
     for i in 0..ds.len() {
         let la = ds.label_a[i];
-        let name = class_name(ds, la);
+        let name = dir_name(&class_name(ds, la));
         let n = counts[la as usize];
         counts[la as usize] += 1;
         std::fs::create_dir_all(dir.join(&name))?;
@@ -46,7 +68,7 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
             csv,
             "{rel},{},{},{}",
             name,
-            class_name(ds, ds.label_b[i]),
+            dir_name(&class_name(ds, ds.label_b[i])),
             ds.phi[i]
         )?;
     }
@@ -101,5 +123,13 @@ mod tests {
         assert!(csv.contains("40/1.png,40,41,0.25"));
         write_safetensors(&ds, &dir.path().join("d.safetensors")).unwrap();
         assert!(dir.path().join("d.safetensors").exists());
+    }
+
+    #[test]
+    fn class_names_cannot_leave_the_export_directory() {
+        assert_eq!(dir_name(".."), "_..");
+        assert_eq!(dir_name("../../etc"), ".._.._etc");
+        assert_eq!(dir_name("a\nb"), "a_b");
+        assert_eq!(dir_name("Jane_Doe"), "Jane_Doe");
     }
 }

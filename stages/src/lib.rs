@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod export;
 pub mod face;
 pub mod kinds;
+pub mod memory;
 pub mod nn;
 pub mod report;
 pub mod verify;

@@ -38,9 +38,9 @@ input = "steps"
 "#;
 
 /// xorshift64*: a seeded generator for kill times (no dependency needed).
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -49,8 +49,13 @@ impl Rng {
 }
 
 /// Every manifest's blobs exist and match their digests.
-fn assert_cache_whole(sb: &Sandbox) {
-    let actions = sb.cache_dir().join("actions");
+pub(crate) fn assert_cache_whole(sb: &Sandbox) {
+    assert_cache_dir_whole(&sb.cache_dir());
+}
+
+/// Every manifest's blobs exist and match their digests, for a cache at any path.
+pub(crate) fn assert_cache_dir_whole(cache: &std::path::Path) {
+    let actions = cache.join("actions");
     let Ok(entries) = std::fs::read_dir(&actions) else {
         return;
     };
@@ -59,7 +64,7 @@ fn assert_cache_whole(sb: &Sandbox) {
             .expect("manifests are whole JSON");
         for o in m["outputs"].as_array().unwrap() {
             let d = o["digest"].as_str().unwrap();
-            let blob = sb.cache_dir().join("blobs").join(&d[..2]).join(&d[2..]);
+            let blob = cache.join("blobs").join(&d[..2]).join(&d[2..]);
             let bytes = std::fs::read(&blob)
                 .unwrap_or_else(|_| panic!("manifest {:?} lacks blob {d}", e.path()));
             assert_eq!(

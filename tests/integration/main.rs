@@ -1,7 +1,12 @@
 //! End-to-end tests of the `synface` binary and the crates together (one test binary).
 
 mod bad_inputs;
+mod bounds;
 mod cache;
+mod cache_safety;
 mod cli;
 mod crash;
 mod faces;
+mod faults;
+mod stale_inputs;
+mod user_files;

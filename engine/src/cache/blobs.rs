@@ -51,6 +51,27 @@ pub fn tmp_path(tmp_dir: &Path, hint: &str) -> PathBuf {
     tmp_dir.join(format!("{}-{n}-{hint}.tmp", std::process::id()))
 }
 
+/// Whether `name` is one of the cache's own temporary file names (see [`tmp_path`]):
+/// `<pid>-<n>-<hint>.tmp`, digits, digits, up to 24 ASCII letters or digits. Only such files
+/// are ever removed from `tmp/`.
+pub fn is_tmp_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".tmp") else {
+        return false;
+    };
+    let mut parts = stem.splitn(3, '-');
+    let digits =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    let (pid, n, hint) = (parts.next(), parts.next(), parts.next());
+    digits(pid)
+        && digits(n)
+        && hint.is_some_and(|h| h.len() <= 24 && h.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Whether `s` is lower-case hex of exactly `len` characters (how [`hex`] writes digests).
+pub fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Write `bytes` to `dest` atomically: write a temporary file in `tmp_dir` (same file system),
 /// fsync it, rename it over `dest`, fsync `dest`'s directory.
 pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -85,6 +106,11 @@ pub struct BlobStore {
 impl BlobStore {
     pub fn new(root: PathBuf, tmp: PathBuf) -> Self {
         BlobStore { root, tmp }
+    }
+
+    /// The `blobs/` directory.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Where the blob with this digest lives.
@@ -179,7 +205,10 @@ impl BlobStore {
         Ok(hasher.finalize().as_bytes() == d)
     }
 
-    /// Every blob on disk with its size (for gc).
+    /// Every file on disk named like a blob, with its size (for gc): a regular file in a
+    /// two-hex-character directory whose name is the other 62 hex characters of a digest.
+    /// Anything else under `blobs/` is not ours and is never listed (so never removed).
+    /// The contents are not checked here: see [`BlobStore::verify`].
     pub fn list(&self) -> io::Result<Vec<(Digest, u64)>> {
         let mut out = Vec::new();
         let Ok(dirs) = fs::read_dir(&self.root) else {
@@ -188,13 +217,16 @@ impl BlobStore {
         for dir in dirs {
             let dir = dir?;
             let prefix = dir.file_name().to_string_lossy().into_owned();
-            if !dir.file_type()?.is_dir() {
+            if !is_lower_hex(&prefix, 2) || !dir.file_type()?.is_dir() {
                 continue;
             }
             for f in fs::read_dir(dir.path())? {
                 let f = f?;
-                let name = format!("{prefix}{}", f.file_name().to_string_lossy());
-                if let Some(d) = parse_hex(&name) {
+                let rest = f.file_name().to_string_lossy().into_owned();
+                if !is_lower_hex(&rest, 62) || !f.file_type()?.is_file() {
+                    continue;
+                }
+                if let Some(d) = parse_hex(&format!("{prefix}{rest}")) {
                     out.push((d, f.metadata()?.len()));
                 }
             }
@@ -264,6 +296,38 @@ mod tests {
         s.remove(&a).unwrap();
         assert!(s.get(&a).unwrap().is_none());
         assert!(!s.has(&a, 5));
+    }
+
+    #[test]
+    fn only_own_temp_names_and_blob_names_are_recognised() {
+        let tmp = tmp_path(Path::new("/t"), "a.json");
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert!(is_tmp_name(name), "{name}");
+        for foreign in [
+            "notes.tmp",
+            "1-2-a.txt",
+            "x-2-a.tmp",
+            "1-2-a-b.tmp",
+            "12-3.tmp",
+            "1--a.tmp",
+        ] {
+            assert!(!is_tmp_name(foreign), "{foreign}");
+        }
+        let (d, s) = store();
+        let a = s.put(b"hello").unwrap();
+        let h = hex(&a);
+        fs::write(
+            d.path()
+                .join("blobs")
+                .join(&h[..2])
+                .join(h[2..].to_uppercase()),
+            b"x",
+        )
+        .unwrap();
+        fs::create_dir_all(d.path().join("blobs/zz")).unwrap();
+        fs::write(d.path().join("blobs/zz").join(&h[2..]), b"x").unwrap();
+        fs::write(d.path().join("blobs/README"), b"x").unwrap();
+        assert_eq!(s.list().unwrap(), vec![(a, 5)]);
     }
 
     #[test]

@@ -188,6 +188,23 @@ impl Index {
         Ok(())
     }
 
+    /// Every (pipeline, stage, point, key) of the last-key tree (malformed entries skipped).
+    pub fn lasts(&self) -> Result<Vec<(String, String, String, Digest)>, IndexError> {
+        let mut out = Vec::new();
+        for kv in self.last.iter() {
+            let (k, v) = kv?;
+            let text = String::from_utf8_lossy(&k).into_owned();
+            let mut parts = text.splitn(3, '\0');
+            let (Some(p), Some(s), Some(pt)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            if let Ok(key) = v.as_ref().try_into() {
+                out.push((p.to_string(), s.to_string(), pt.to_string(), key));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn last(
         &self,
         pipeline: &str,

@@ -1,16 +1,29 @@
-//! The content-addressed cache (DESIGN.md §4): blob files, action manifests (files + sled
-//! index), the commit protocol, checkpoints, exclusive access, index rebuild and gc.
+//! The content-addressed cache (docs/design.md §4): blob files, action manifests (files +
+//! sled index), the commit protocol, checkpoints, exclusive access, index rebuild and gc; and
+//! a read-only view for commands that must not need the writer's lock ([`CacheView`]).
 //!
-//! Layout under the cache directory: `blobs/ab/cdef...`, `actions/<key-hex>.json`,
-//! `records/<run>.json`, `index/` (sled), `checkpoints/<key-hex>/`, `tmp/`, `lock`.
-//! Blobs live as files, not in sled: see `bench/cache/` for the measurement behind that.
+//! Layout under the cache directory: `synface-cache.json` (the marker: format name and
+//! version, see [`marker`]), `blobs/ab/cdef...`, `actions/<key-hex>.json`, `records/<run>.json`,
+//! `last/<pipeline-hash>.json` (last key per stage and point), `index/` (sled),
+//! `checkpoints/<key-hex>/`, `dropped/` (unusable manifests moved aside by a rebuild), `tmp/`,
+//! `lock`. Blobs live as files, not in sled: see `bench/cache/` for the measurement behind
+//! that.
+//!
+//! Safety rules: a directory that is neither new, empty, marked nor a pre-marker cache is
+//! refused ([`CacheError::NotACache`]) and left untouched; only the cache's own temporary
+//! names are removed from `tmp/`; gc and rebuild delete only files that are provably the
+//! cache's (see `files.rs` and [`BlobStore::list`]).
 
 mod blobs;
 mod checkpoint;
+mod files;
 mod gc;
 mod index;
+mod last;
 mod lock;
 mod manifest;
+pub mod marker;
+mod view;
 
 use std::fs;
 use std::io;
@@ -19,20 +32,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use blobs::{hash, hex, parse_hex, BlobStore, Digest};
+pub use blobs::{hash, hex, parse_hex, write_atomic, BlobStore, Digest};
 pub use checkpoint::KeyCheckpoints;
 pub use gc::{GcOptions, GcReport};
 pub use index::{InFlight, IndexError};
 pub use manifest::{artifact_digest, digest_of, ActionManifest, OutputEntry, RunRecord, Timings};
+pub use view::{CacheRead, CacheView};
 
 use crate::stage::Artifact;
-use blobs::write_atomic;
 use index::Index;
 use lock::CacheLock;
+use marker::DirState;
 
-/// Errors of the cache. All of them map to exit code 3.
+/// Errors of the cache. [`CacheError::NotACache`] is a usage error (exit code 2, see
+/// [`CacheError::is_usage`]); all others map to exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    #[error(
+        "{dir} is not a synface cache ({found}, and there is no {marker} marker); refusing to \
+         use it, nothing there was touched. Choose another cache directory (--cache DIR or \
+         SYNFACE_CACHE): a new or empty one, or an existing synface cache",
+        marker = marker::MARKER
+    )]
+    NotACache { dir: PathBuf, found: String },
+    #[error(
+        "{dir} is a synface cache of format version {version}, newer than this synface reads \
+         ({supported}): use a newer synface or another cache directory",
+        supported = marker::VERSION
+    )]
+    NewerFormat { dir: PathBuf, version: u32 },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("cache {dir} is in use by {holder} (retry later, or pass --wait SECS)")]
@@ -42,6 +70,11 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// Whether this is the user's mistake (a wrong cache directory): exit code 2, not 3.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, CacheError::NotACache { .. })
+    }
+
     pub fn io(path: &Path, source: io::Error) -> Self {
         CacheError::Io {
             path: path.to_path_buf(),
@@ -75,7 +108,8 @@ pub struct CacheStatsSnapshot {
 pub struct RebuildReport {
     pub actions: usize,
     pub runs: usize,
-    /// Manifest files that could not be parsed or reference missing blobs (removed).
+    /// Manifest files that could not be parsed or reference missing blobs (moved aside to
+    /// `dropped/`).
     pub dropped: usize,
 }
 
@@ -110,58 +144,71 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks whether the process exists.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-fn json_files(dir: &Path) -> Result<Vec<PathBuf>, CacheError> {
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(CacheError::io(dir, e)),
+/// Subdirectories every cache has (created at open).
+const SUBDIRS: [&str; 6] = ["blobs", "actions", "records", "checkpoints", "last", "tmp"];
+
+/// Remove the cache's own temporary files from `tmp/` (by their name, see
+/// [`blobs::is_tmp_name`]); anything else there is left alone. The caller holds the lock, so
+/// such files were left by a dead process.
+fn clear_own_tmp(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
     };
-    for e in entries {
-        let p = e.map_err(|e| CacheError::io(dir, e))?.path();
-        if p.extension().is_some_and(|x| x == "json") {
-            out.push(p);
+    for e in entries.flatten() {
+        let ours = e.file_type().is_ok_and(|t| t.is_file())
+            && e.file_name().to_str().is_some_and(blobs::is_tmp_name);
+        if ours {
+            let _ = fs::remove_file(e.path());
+        } else {
+            tracing::debug!(file = %e.path().display(), "not a cache temporary file: left alone");
         }
     }
-    out.sort();
-    Ok(out)
+}
+
+/// Open the sled index; one that fails to open (or panics) is recreated, and `true` says it
+/// must be rebuilt from the files.
+fn open_index(index_dir: &Path) -> Result<(Index, bool), CacheError> {
+    // sled 0.34 may panic rather than return an error on a corrupt file.
+    let opened = std::panic::catch_unwind(|| Index::open(index_dir))
+        .unwrap_or_else(|_| Err(IndexError::Record("sled panicked while opening".into())));
+    match opened {
+        Ok(i) => Ok((i, false)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cache index failed to open: rebuilding it from actions/");
+            let _ = fs::remove_dir_all(index_dir);
+            Ok((Index::open(index_dir)?, true))
+        }
+    }
 }
 
 impl Cache {
     /// Open (creating) the cache at `dir`, waiting up to `wait` for another process's lock.
-    /// A sled index that fails to open or disagrees with `actions/` is rebuilt (with a warning);
-    /// in-flight records of dead processes are cleared.
+    /// `dir` must not exist, be empty, hold the cache marker, or be a cache written before the
+    /// marker existed (it gets one); anything else is refused with [`CacheError::NotACache`]
+    /// before anything is written. A sled index that fails to open or disagrees with
+    /// `actions/` is rebuilt (with a warning); in-flight records of dead processes are cleared.
     pub fn open(dir: &Path, wait: Duration) -> Result<Cache, CacheError> {
-        for sub in ["blobs", "actions", "records", "checkpoints", "tmp"] {
+        let state = marker::inspect(dir)?;
+        if state == DirState::Missing {
+            fs::create_dir_all(dir).map_err(|e| CacheError::io(dir, e))?;
+        }
+        if state != DirState::Marked {
+            marker::write(dir)?;
+        }
+        for sub in SUBDIRS {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(|e| CacheError::io(&p, e))?;
         }
         let lock = CacheLock::acquire(dir, wait)?;
-        // We hold the lock: anything in tmp/ was left by a dead process.
         let tmp = dir.join("tmp");
-        if let Ok(entries) = fs::read_dir(&tmp) {
-            for e in entries.flatten() {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-        let index_dir = dir.join("index");
-        // sled 0.34 may panic rather than return an error on a corrupt file.
-        let opened = std::panic::catch_unwind(|| Index::open(&index_dir))
-            .unwrap_or_else(|_| Err(IndexError::Record("sled panicked while opening".into())));
-        let (index, mut needs_rebuild) = match opened {
-            Ok(i) => (i, false),
-            Err(e) => {
-                tracing::warn!(error = %e, "cache index failed to open: rebuilding it from actions/");
-                let _ = fs::remove_dir_all(&index_dir);
-                (Index::open(&index_dir)?, true)
-            }
-        };
+        clear_own_tmp(&tmp);
+        let (index, needs_rebuild) = open_index(&dir.join("index"))?;
         let cache = Cache {
             blobs: BlobStore::new(dir.join("blobs"), tmp),
             dir: dir.to_path_buf(),
@@ -169,20 +216,47 @@ impl Cache {
             stats: Arc::new(CacheStats::default()),
             _lock: lock,
         };
-        let files = json_files(&dir.join("actions"))?.len();
-        if !needs_rebuild && files != cache.index.action_count() {
+        cache.check_index(needs_rebuild)?;
+        if state == DirState::Legacy {
+            cache.export_last_keys()?;
+        }
+        cache.clear_dead_inflight()?;
+        Ok(cache)
+    }
+
+    /// Rebuild the index if told to, or if it disagrees with the manifest files.
+    fn check_index(&self, mut needs_rebuild: bool) -> Result<(), CacheError> {
+        let files = files::action_files(&self.dir)?.len();
+        if !needs_rebuild && files != self.index.action_count() {
             tracing::warn!(
-                index = cache.index.action_count(),
+                index = self.index.action_count(),
                 files,
                 "cache index disagrees with actions/: rebuilding it"
             );
             needs_rebuild = true;
         }
         if needs_rebuild {
-            cache.rebuild()?;
+            self.rebuild()?;
         }
-        cache.clear_dead_inflight()?;
-        Ok(cache)
+        Ok(())
+    }
+
+    /// Write the sled index's last keys as `last/` files (a cache from before those files).
+    fn export_last_keys(&self) -> Result<(), CacheError> {
+        let mut by_pipeline: std::collections::BTreeMap<String, Vec<(String, String, Digest)>> =
+            Default::default();
+        for (pipeline, stage, point, key) in self.index.lasts()? {
+            by_pipeline
+                .entry(pipeline)
+                .or_default()
+                .push((stage, point, key));
+        }
+        let tmp = self.dir.join("tmp");
+        for (pipeline, entries) in &by_pipeline {
+            let it = entries.iter().map(|(s, p, k)| (s.as_str(), p.as_str(), k));
+            last::record(&self.dir, &tmp, pipeline, it)?;
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -216,7 +290,7 @@ impl Cache {
     }
 
     fn action_file(&self, key: &Digest) -> PathBuf {
-        self.dir.join("actions").join(format!("{}.json", hex(key)))
+        files::action_path(&self.dir, key)
     }
 
     /// The manifest recorded for `key`, without touching blobs (`plan`, `show`).
@@ -224,13 +298,42 @@ impl Cache {
         Ok(self.index.action(key)?)
     }
 
-    /// A verified hit: the manifest of `key` if every blob it lists exists and matches its
-    /// digest. A missing or corrupt blob is a miss (with a warning), never a wrong result.
+    /// Whether the manifest file of `key` exists, parses and agrees with the index entry `m`
+    /// (same key, stage, kind, components, outputs and artifact digest).
+    fn manifest_file_agrees(&self, key: &Digest, m: &ActionManifest) -> Result<bool, CacheError> {
+        Ok(match files::read_action(&self.dir, key)? {
+            files::ManifestFile::Parsed(f) => {
+                f.key == m.key
+                    && f.stage == m.stage
+                    && f.kind == m.kind
+                    && f.components == m.components
+                    && f.outputs == m.outputs
+                    && f.artifact_digest == m.artifact_digest
+            }
+            files::ManifestFile::Missing | files::ManifestFile::Unusable => false,
+        })
+    }
+
+    /// A verified hit: the manifest of `key` if its manifest file agrees with the index and
+    /// every blob it lists exists and matches its digest. A missing, truncated or corrupt
+    /// manifest file (the index entry is dropped) or blob is a miss counted as corrupt, with a
+    /// warning: never a wrong result.
     pub fn lookup(&self, key: &Digest) -> Result<Option<ActionManifest>, CacheError> {
         let Some(m) = self.index.action(key)? else {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         };
+        if !self.manifest_file_agrees(key, &m)? {
+            tracing::warn!(
+                stage = %m.stage,
+                file = %self.action_file(key).display(),
+                "action manifest missing, corrupt or disagreeing with the index: recomputing"
+            );
+            self.index.remove_action(key)?;
+            self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
         let ok = match m.blob_digests() {
             Some(ds) => {
                 let mut ok = true;
@@ -384,7 +487,7 @@ impl Cache {
     }
 
     /// Record a run (file under `records/` and index entry) and the last key per
-    /// (pipeline, stage, point); then flush.
+    /// (pipeline, stage, point) (a `last/` file and the index); then flush.
     pub fn record_run(
         &self,
         record: &RunRecord,
@@ -393,6 +496,8 @@ impl Cache {
         let file = self.dir.join("records").join(record.file_name());
         let json = serde_json::to_vec_pretty(record).expect("run records always serialise");
         write_atomic(&self.dir.join("tmp"), &file, &json).map_err(|e| CacheError::io(&file, e))?;
+        let entries = last.iter().map(|(s, p, k)| (s.as_str(), p.as_str(), k));
+        last::record(&self.dir, &self.dir.join("tmp"), &record.pipeline, entries)?;
         self.index.put_run(record)?;
         for (stage, point, key) in last {
             self.index.set_last(&record.pipeline, stage, point, key)?;
@@ -400,57 +505,73 @@ impl Cache {
         Ok(self.index.flush()?)
     }
 
-    /// The key last used for (pipeline, stage, point), if any.
+    /// The key last used for (pipeline, stage, point), if any: the index's, else the
+    /// `last/` file's.
     pub fn last_key(
         &self,
         pipeline: &str,
         stage: &str,
         point: &str,
     ) -> Result<Option<Digest>, CacheError> {
-        Ok(self.index.last(pipeline, stage, point)?)
+        match self.index.last(pipeline, stage, point)? {
+            Some(k) => Ok(Some(k)),
+            None => last::read(&self.dir, pipeline, stage, point),
+        }
     }
 
     pub fn runs(&self) -> Result<Vec<RunRecord>, CacheError> {
         Ok(self.index.runs()?)
     }
 
-    /// Rebuild the action index and run records from `actions/` and `records/`.
-    /// Manifests that do not parse or whose blobs are missing are removed.
+    /// Rebuild the action index and run records from `actions/` and `records/`. Only files
+    /// named after a key (`<key-hex>.json`) are considered: one that does not parse, names
+    /// another key or lists a missing blob is moved aside to `dropped/`, never deleted; any
+    /// other file under `actions/` is left alone.
     pub fn rebuild(&self) -> Result<RebuildReport, CacheError> {
         let mut report = RebuildReport::default();
         self.index.clear_actions()?;
-        for p in json_files(&self.dir.join("actions"))? {
-            let parsed = fs::read(&p)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<ActionManifest>(&b).ok())
-                .filter(|m| {
-                    m.blob_digests()
-                        .is_some_and(|ds| ds.iter().all(|(d, s)| self.blobs.has(d, *s)))
-                })
-                .and_then(|m| m.key_digest().map(|k| (k, m)));
-            match parsed {
-                Some((k, m)) => {
+        for (p, k) in files::action_files(&self.dir)? {
+            match self.usable_manifest(&k)? {
+                Some(m) => {
                     self.index.insert_action(&k, &m)?;
                     report.actions += 1;
                 }
                 None => {
-                    tracing::warn!(file = %p.display(), "dropping unusable action manifest");
-                    fs::remove_file(&p).map_err(|e| CacheError::io(&p, e))?;
+                    self.move_aside(&p)?;
                     report.dropped += 1;
                 }
             }
         }
-        for p in json_files(&self.dir.join("records"))? {
-            if let Some(r) = fs::read(&p)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok())
-            {
-                self.index.put_run(&r)?;
-                report.runs += 1;
-            }
+        for r in files::records(&self.dir)? {
+            self.index.put_run(&r)?;
+            report.runs += 1;
         }
         self.index.flush()?;
         Ok(report)
+    }
+
+    /// The manifest file of `key` if it parses and every blob it lists is present.
+    fn usable_manifest(&self, key: &Digest) -> Result<Option<ActionManifest>, CacheError> {
+        let files::ManifestFile::Parsed(m) = files::read_action(&self.dir, key)? else {
+            return Ok(None);
+        };
+        let whole = m
+            .blob_digests()
+            .is_some_and(|ds| ds.iter().all(|(d, s)| self.blobs.has(d, *s)));
+        Ok(whole.then_some(*m))
+    }
+
+    /// Move an unusable manifest file to `dropped/<time>-<name>` (kept for inspection).
+    fn move_aside(&self, p: &Path) -> Result<(), CacheError> {
+        let dropped = self.dir.join("dropped");
+        fs::create_dir_all(&dropped).map_err(|e| CacheError::io(&dropped, e))?;
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let dest = dropped.join(format!("{}-{name}", now_ns()));
+        tracing::warn!(file = %p.display(), to = %dest.display(), "unusable action manifest moved aside");
+        fs::rename(p, &dest).map_err(|e| CacheError::io(p, e))
     }
 }
 

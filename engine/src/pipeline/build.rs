@@ -1,7 +1,8 @@
 //! Instance building: every stage at every sweep point, with resolved params, a derived seed
 //! and its producers' instances, deduplicated by plan key (one instance serves every point
 //! whose work is identical). Gather stages get one instance over all points. Runs each
-//! distinct instance's plan-time `check`.
+//! distinct instance's plan-time `check`, and `check_inputs` against the facts its
+//! producers' outputs are known by (`Stage::output_facts`, e.g. an image size).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -11,6 +12,7 @@ use super::tree::Sources;
 use super::validate::Bound;
 use crate::params::ParamTable;
 use crate::plan::{Instance, InstanceId};
+use crate::stage::{Facts, ParamIssue};
 
 /// Seed of a stage instance: from the pipeline seed, the stage name and the replicate value.
 pub fn derive_seed(pipeline_seed: u64, stage: &str, replicate: u64) -> u64 {
@@ -32,6 +34,8 @@ struct Builder<'a> {
     by_key: HashMap<[u8; 32], InstanceId>,
     /// Per stage index: the instance serving each point.
     inst_of: Vec<Vec<InstanceId>>,
+    /// Per instance: what its output is known to be at plan time (see `Stage::output_facts`).
+    facts: Vec<Facts>,
 }
 
 /// Build the instances of `bound` (indexed like the file's stages) in `order`.
@@ -48,6 +52,7 @@ pub(crate) fn build(
         instances: Vec::new(),
         by_key: HashMap::new(),
         inst_of: vec![Vec::new(); bound.len()],
+        facts: Vec::new(),
     };
     let rep_idx = sweep
         .axes
@@ -65,34 +70,56 @@ pub(crate) fn build(
         b.inst_of[si] = ids;
         // Plan-time checks, once per distinct instance and message.
         let mut seen = BTreeSet::new();
-        for inst in &b.instances[first_new..] {
-            for issue in st.stage.check(&inst.params) {
-                if !seen.insert((issue.param.clone(), issue.message.clone())) {
-                    continue;
+        for i in first_new..b.instances.len() {
+            let (facts, issues) = b.facts_and_issues(st, i);
+            b.facts.push(facts);
+            for issue in issues {
+                if seen.insert((issue.param.clone(), issue.message.clone())) {
+                    report_issue(st, &issue, srcs);
                 }
-                let loc = st
-                    .params
-                    .iter()
-                    .find(|p| p.name == issue.param)
-                    .and_then(|p| p.loc.clone())
-                    .unwrap_or_else(|| st.loc.clone());
-                let what = if issue.param.is_empty() {
-                    String::new()
-                } else {
-                    format!(" param `{}`", issue.param)
-                };
-                let d = srcs.at(
-                    &loc,
-                    format!("stage `{}`{what}: {}", st.name, issue.message),
-                );
-                srcs.push(d.label("rejected by the stage's check"));
             }
         }
     }
     b.instances
 }
 
+/// A stage's plan-time issue as a diagnostic at the parameter's value (in the file or in a
+/// `--set` argument), or at the stage header when it names no parameter.
+fn report_issue(st: &Bound, issue: &ParamIssue, srcs: &mut Sources) {
+    let loc = st
+        .params
+        .iter()
+        .find(|p| p.name == issue.param)
+        .and_then(|p| p.loc.clone())
+        .unwrap_or_else(|| st.loc.clone());
+    let what = if issue.param.is_empty() {
+        String::new()
+    } else {
+        format!(" param `{}`", issue.param)
+    };
+    let d = srcs.at(
+        &loc,
+        format!("stage `{}`{what}: {}", st.name, issue.message),
+    );
+    srcs.push(d.label("rejected by the stage's check"));
+}
+
 impl Builder<'_> {
+    /// The output facts of instance `i` (from its inputs' facts) and its plan-time issues:
+    /// its own `check` and the check of its inputs' facts.
+    fn facts_and_issues(&self, st: &Bound, i: InstanceId) -> (Facts, Vec<ParamIssue>) {
+        let inst = &self.instances[i];
+        let inputs: Vec<(&str, &Facts)> = inst
+            .inputs
+            .iter()
+            .flat_map(|(port, ids)| ids.iter().map(move |&j| (port.as_str(), &self.facts[j])))
+            .collect();
+        let facts = st.stage.output_facts(&inst.params, &inputs);
+        let mut issues = st.stage.check(&inst.params);
+        issues.extend(st.stage.check_inputs(&inst.params, &inputs));
+        (facts, issues)
+    }
+
     fn resolve(&self, st: &Bound, values: &[toml::Value]) -> ParamTable {
         st.params
             .iter()
@@ -152,6 +179,7 @@ impl Builder<'_> {
             kind: st.stage.kind().to_string(),
             version: st.stage.version(),
             resources: st.stage.resources(&params),
+            external: st.stage.external_inputs(&params),
             params,
             seed,
             inputs,

@@ -22,17 +22,60 @@ use crate::registry::Registry;
 pub use build::derive_seed;
 pub use model::REPLICATE_AXIS;
 
-/// Read `path` and plan it (see [`plan_from_str`]).
+/// Read `path` and plan it (see [`plan_from_str`]). The file is read through
+/// [`read_source`], so a huge or endless file fails at [`MAX_PIPELINE_BYTES`].
 pub fn load_plan(path: &Path, overrides: &[String], reg: &Registry) -> Result<Plan, Diagnostics> {
-    match std::fs::read_to_string(path) {
+    match read_source(path) {
         Ok(src) => plan_from_str(&src, path, overrides, reg),
         Err(e) => {
             let s = SourceText::new(path, "");
             let mut d = Diagnostics::new(path);
-            d.push(s.error(0..0, format!("cannot read pipeline file: {e}")));
+            d.push(s.error(0..0, e.to_string()).maybe_help(e.help()));
             Err(d)
         }
     }
+}
+
+/// The largest pipeline file read (16 MiB): pipeline files are small TOML texts, so anything
+/// bigger is a wrong path (`/dev/zero`, a dataset) and is refused before it fills memory.
+pub const MAX_PIPELINE_BYTES: u64 = 16 << 20;
+
+/// Why a pipeline file could not be read (exit code 2: the path given is not a pipeline file).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read pipeline file: {0}")]
+    Io(std::io::Error),
+    #[error("pipeline file is larger than the {} MiB limit", MAX_PIPELINE_BYTES >> 20)]
+    TooLarge,
+    #[error("pipeline file is not UTF-8 text (invalid byte at offset {0})")]
+    NotUtf8(usize),
+}
+
+impl ReadError {
+    /// A suggestion to print with the error.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            ReadError::Io(_) => None,
+            ReadError::TooLarge | ReadError::NotUtf8(_) => {
+                Some("check the path: a pipeline file is a small TOML text file".into())
+            }
+        }
+    }
+}
+
+/// Read a pipeline file as text, at most [`MAX_PIPELINE_BYTES`] (a bounded reader: an endless
+/// file such as `/dev/zero` is cut off there, never read to the end).
+pub fn read_source(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PIPELINE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_PIPELINE_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8(e.utf8_error().valid_up_to()))
 }
 
 /// Parse, validate and expand pipeline text. `path` is used in messages and kept in the plan.

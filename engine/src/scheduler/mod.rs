@@ -1,4 +1,4 @@
-//! The scheduler (DESIGN.md §5): a dispatcher (the calling thread) owns the ready queue and
+//! The scheduler (docs/design.md §5): a dispatcher (the calling thread) owns the ready queue and
 //! the resource accounts; worker threads run stage instances and report back over a channel.
 //! Before running an instance its cache key is computed from its inputs' content digests; a
 //! verified hit is used instead of running. A failure skips only its dependents.

@@ -3,7 +3,7 @@
 //! behind the upstream stage that must run first.
 
 use super::KeyFn;
-use crate::cache::{Cache, CacheError, Digest};
+use crate::cache::{CacheError, CacheRead, Digest};
 use crate::plan::{InstanceId, Plan};
 
 /// Whether an instance would be served from the cache.
@@ -29,8 +29,14 @@ pub struct PreviewRow {
     pub status: PreviewStatus,
 }
 
-/// Preview every instance of `plan` against `cache` (index only; blobs are not verified).
-pub fn preview(plan: &Plan, cache: &Cache, keyer: &KeyFn) -> Result<Vec<PreviewRow>, CacheError> {
+/// Preview every instance of `plan` against `cache` (manifests only; blobs are not
+/// verified). `cache` may be an open [`crate::cache::Cache`] or a lock-free
+/// [`crate::cache::CacheView`].
+pub fn preview(
+    plan: &Plan,
+    cache: &dyn CacheRead,
+    keyer: &KeyFn,
+) -> Result<Vec<PreviewRow>, CacheError> {
     let mut rows: Vec<PreviewRow> = Vec::with_capacity(plan.instances.len());
     let mut digests: Vec<Option<Digest>> = Vec::with_capacity(plan.instances.len());
     for (i, inst) in plan.instances.iter().enumerate() {

@@ -123,6 +123,7 @@ impl Builder {
             points: vec!["p1".into()],
             plan_key,
             resources,
+            external: Vec::new(),
         });
         self.plan.instances.len() - 1
     }

@@ -152,7 +152,8 @@ fn normal(rng: &mut ChaCha8Rng, trunc: f32) -> f32 {
 }
 
 /// Identity shape and albedo coefficients of global identity `id` (depends only on `id`, the
-/// model version and the identity scales).
+/// model version, the truncation and the identity scales; `sample_latents` puts its
+/// `identity_seed` into the high 32 bits of `id`).
 pub fn identity_coeffs(id: u64, cfg: &SampleConfig) -> ([f32; N_SHAPE], [f32; N_ALBEDO]) {
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed_of("synface-identity", &[MODEL_VERSION as u64, id]));

@@ -1,5 +1,5 @@
 //! The procedural 3D morphable face model and its software rasteriser: our stand-in for
-//! DiscoFaceGAN (DESIGN §8). Five independent controls drive a render: identity (80 shape +
+//! DiscoFaceGAN (docs/design.md §8). Five independent controls drive a render: identity (80 shape +
 //! 80 albedo coefficients), expression (64), illumination (27 SH coefficients), pose (yaw,
 //! pitch, roll in degrees) and background (32). The model is generated procedurally from a fixed
 //! seed and versioned by [`MODEL_VERSION`], so identity 17 is the same face in every run.

@@ -1,5 +1,5 @@
 //! The "photo" style: a shifted appearance that stands in for real photos when none are given
-//! (DESIGN §8). Per image it adds skin detail noise and specular highlights (in shading), and
+//! (docs/design.md §8). Per image it adds skin detail noise and specular highlights (in shading), and
 //! afterwards occluders (glasses or a hand-like blob), a colour cast, camera blur, sensor noise
 //! and JPEG compression. All randomness comes from a per-image seed.
 

@@ -26,7 +26,7 @@ use super::{seed_of, FaceError};
 pub enum Style {
     /// Clean synthetic renders.
     Synthetic,
-    /// Shifted "photo" appearance: the proxy for real photos (DESIGN §8).
+    /// Shifted "photo" appearance: the proxy for real photos (docs/design.md §8).
     Photo,
 }
 

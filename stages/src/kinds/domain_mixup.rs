@@ -5,7 +5,8 @@
 //! every real image is used once before any is repeated) to the synthetic length and resized to
 //! the synthetic image size. The artifact holds the synthetic set as `dataset.*`, the relabelled
 //! real set as `real.*` and `domain_mixup.json` (`psi` grid and class counts). The `train` stage
-//! then draws one psi per batch and trains on `psi * x_syn + (1 - psi) * x_real`.
+//! then draws one psi per batch and, for each synthetic image of the batch, a real partner
+//! anew (seeded by the step), and trains on `psi * x_syn + (1 - psi) * x_real`.
 
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -225,9 +226,12 @@ pub fn prepare(
         w as f32 / real.info.width as f32,
         h as f32 / real.info.height as f32,
     );
+    let what = format!("domain mixup of {n} images at {h}x{w}");
+    let bytes = (n as u64).checked_mul((h * w * 3) as u64);
+    crate::memory::ensure_fits(bytes, &what)?;
     let mut out = Dataset {
         info: real.info.clone(),
-        images: Vec::with_capacity(n * h * w * 3),
+        images: crate::memory::try_with_capacity(n * h * w * 3, &what)?,
         label_a: Vec::with_capacity(n),
         label_b: Vec::with_capacity(n),
         phi: Vec::with_capacity(n),

@@ -1,4 +1,4 @@
-//! `identity_mixup` (SynFace §3.2, DESIGN §9): for each image of identity i, with probability
+//! `identity_mixup` (SynFace §3.2, docs/design.md §9): for each image of identity i, with probability
 //! `prob`, pick a partner identity k != i and a mixing weight phi from a grid, and replace the
 //! identity shape and albedo coefficients by phi * c_i + (1 - phi) * c_k, keeping every other
 //! factor. Labels become (i, k, phi). `enabled = false` passes the latents through.

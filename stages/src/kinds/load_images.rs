@@ -13,12 +13,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::path_params;
 use image::imageops::FilterType;
 use image::RgbImage;
 use rayon::prelude::*;
+use synface_engine::inputs::ExternalInput;
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Facts, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
+    Stage, StageError,
 };
 
 use crate::dataset::{Dataset, DatasetInfo, Domain};
@@ -119,6 +121,12 @@ impl Stage for LoadImages {
             gpu: false,
             mem_mb: 1024,
         }
+    }
+    fn output_facts(&self, params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Facts {
+        super::image_size_facts(params)
+    }
+    fn external_inputs(&self, params: &ParamTable) -> Vec<ExternalInput> {
+        path_params(params, &["root", "landmarks"])
     }
     fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let p: LoadImagesParams = ctx.params()?;
@@ -460,12 +468,7 @@ fn bilinear(img: &RgbImage, x: f32, y: f32) -> [u8; 3] {
 
 /// Parse a landmarks file (see the module docs).
 pub fn read_landmarks(path: &Path) -> Result<BTreeMap<String, [f32; 10]>, StageError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        StageError::Io(std::io::Error::new(
-            e.kind(),
-            format!("{}: {e}", path.display()),
-        ))
-    })?;
+    let text = super::read_text_input(path)?;
     parse_landmarks(&text).map_err(|e| StageError::Input(format!("{}: {e}", path.display())))
 }
 

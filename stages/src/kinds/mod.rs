@@ -9,6 +9,7 @@ pub mod render;
 pub mod report;
 pub mod sample_latents;
 pub mod train;
+pub mod train_checks;
 pub mod verify;
 
 /// Register every stage kind.
@@ -23,4 +24,57 @@ pub fn register_all(r: &mut synface_engine::Registry) {
     r.register(train::Train);
     r.register(pairs::Pairs);
     r.register(verify::Verify);
+}
+
+/// The non-empty string parameters among `names`, as external inputs (paths a stage reads).
+pub(crate) fn path_params(
+    params: &synface_engine::ParamTable,
+    names: &[&str],
+) -> Vec<synface_engine::inputs::ExternalInput> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let path = params.get(*n)?.as_str()?;
+            (!path.is_empty()).then(|| synface_engine::inputs::ExternalInput::new(n, path))
+        })
+        .collect()
+}
+
+/// The facts of a stage whose output images are `size` x `size` pixels (`image_size`).
+pub(crate) fn image_size_facts(params: &synface_engine::ParamTable) -> synface_engine::Facts {
+    params
+        .get("size")
+        .map(|v| synface_engine::Facts::from([("image_size".to_string(), v.clone())]))
+        .unwrap_or_default()
+}
+
+/// Largest text input file a stage reads (pairs lists, landmark lists).
+pub(crate) const MAX_TEXT_INPUT: u64 = 256 << 20;
+
+/// Read a user's text file with a size cap: a device file or a runaway file is an error
+/// naming the limit, never an unbounded read.
+pub(crate) fn read_text_input(
+    path: &std::path::Path,
+) -> Result<String, synface_engine::StageError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| {
+        synface_engine::StageError::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_TEXT_INPUT + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_TEXT_INPUT {
+        return Err(synface_engine::StageError::Input(format!(
+            "{}: larger than the {} MiB limit for text inputs",
+            path.display(),
+            MAX_TEXT_INPUT >> 20
+        )));
+    }
+    Ok(text)
 }

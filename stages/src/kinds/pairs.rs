@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use super::path_params;
+use synface_engine::inputs::ExternalInput;
 use synface_engine::{
     Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
     StageError,
@@ -111,6 +113,9 @@ impl Stage for Pairs {
             mem_mb: 512,
         }
     }
+    fn external_inputs(&self, params: &ParamTable) -> Vec<ExternalInput> {
+        path_params(params, &["file"])
+    }
     fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let p: PairsParams = ctx.params()?;
         let d = Dataset::from_artifact(ctx.input("input")?)?;
@@ -124,8 +129,9 @@ impl Stage for Pairs {
             let text = set.to_lfw(&image_names(&d)).to_text();
             (set, text)
         } else {
-            let text = std::fs::read_to_string(&p.file)?;
-            let l = lfw::parse(&text).map_err(|e| StageError::Input(format!("{}: {e}", p.file)))?;
+            let text = super::read_text_input(Path::new(&p.file))?;
+            let l = lfw::parse(&text)
+                .map_err(|e| StageError::Input(format!("{}:{}: {}", p.file, e.line, e.message)))?;
             if d.info.sources.len() != d.len() {
                 return Err(StageError::Input(
                     "the dataset has no image sources (`sources`) to resolve pairs.txt names against".into(),

@@ -3,8 +3,8 @@
 //! contact sheet (`sheet.png`) of the first identities.
 
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Facts, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
+    Stage, StageError,
 };
 
 use crate::dataset::{Dataset, DatasetInfo, Domain};
@@ -35,13 +35,22 @@ pub fn render_set(
     cancelled: &(dyn Fn() -> bool + Sync),
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(Dataset, Vec<RenderedFace>), StageError> {
+    // The rendered faces and their concatenation are held at once: twice the images.
+    let need =
+        crate::memory::image_bytes(set.latents.len(), opts.size).and_then(|b| b.checked_mul(2));
+    let what = format!(
+        "render of {} images (ids x per_id upstream) at size = {}",
+        set.latents.len(),
+        opts.size
+    );
+    crate::memory::ensure_fits(need, &what)?;
     let faces = render_batch(&set.latents, opts, cancelled, progress).map_err(|e| match e {
         FaceError::Cancelled => StageError::Cancelled,
         FaceError::Invalid(m) => StageError::Param(m),
         other => StageError::msg(other),
     })?;
     let n = faces.len();
-    let mut images = Vec::with_capacity(n * opts.size * opts.size * 3);
+    let mut images = crate::memory::try_with_capacity(n * opts.size * opts.size * 3, &what)?;
     let mut landmarks = Vec::with_capacity(n * 10);
     for f in &faces {
         images.extend_from_slice(&f.rgb);
@@ -164,6 +173,9 @@ impl Stage for Render {
             gpu: false,
             mem_mb: 2048,
         }
+    }
+    fn output_facts(&self, params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Facts {
+        super::image_size_facts(params)
     }
     fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let p: RenderParams = ctx.params()?;

@@ -1,6 +1,8 @@
 //! `sample_latents`: draw face-model latents for `ids` identities x `per_id` images. Identity
-//! coefficients depend only on the global identity id (`id_offset + class`), per-image factors
-//! on (seed, identity id, image index). Output type `latents` (see [`LatentSet`]).
+//! coefficients depend only on the global identity id (`identity_seed * 2^32 + id_offset +
+//! class`, plus the model version and identity scales), per-image factors on (seed, identity id,
+//! image index). So the stage seed alone never changes who is drawn: a replicate draws new people
+//! only through `identity_seed`. Output type `latents` (see [`LatentSet`]).
 
 use synface_engine::{
     Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
@@ -54,8 +56,13 @@ synface_engine::stage_params! {
         ids: u64,
         /// images per identity (required)
         per_id: u64,
-        /// first global identity id (disjoint test identities: use an offset beyond training)
+        /// first identity id within the identity seed's draw (disjoint test identities: use an
+        /// offset beyond training)
         id_offset: u64 = 0u64,
+        /// which draw of people: identity `c` of this set is global identity
+        /// `identity_seed * 2^32 + id_offset + c`, so different identity seeds give disjoint,
+        /// independently drawn people (use `"${seed}"` to draw new people per replicate)
+        identity_seed: u64 = 0u64,
         /// scale of the identity shape coefficients
         shape_scale: f64 = 1.0,
         /// scale of the identity albedo coefficients
@@ -97,15 +104,36 @@ impl SampleLatentsParams {
     }
 }
 
+/// Most images (ids x per_id) one latent set may hold; checked when the plan is made.
+pub const MAX_IMAGES: u64 = 50_000_000;
+
+/// Identity ids per identity seed: each seed's draw of people owns one block of this size.
+pub const IDENTITY_SEED_STRIDE: u64 = 1 << 32;
+
+/// The global id of a set's first identity, if the set's ids fit their identity seed's block.
+pub fn first_identity(p: &SampleLatentsParams) -> Option<u64> {
+    let end = p.id_offset.checked_add(p.ids)?;
+    if p.identity_seed > 0 && end > IDENTITY_SEED_STRIDE {
+        return None;
+    }
+    p.identity_seed
+        .checked_mul(IDENTITY_SEED_STRIDE)?
+        .checked_add(p.id_offset)
+        .filter(|first| first.checked_add(p.ids).is_some())
+}
+
 /// Sample a latent set (the stage's work, callable without an engine).
 pub fn sample_set(p: &SampleLatentsParams, seed: u64) -> Result<LatentSet, StageError> {
     let cfg = p.config().map_err(StageError::Param)?;
-    let n = p.ids.checked_mul(p.per_id).filter(|&n| n <= 50_000_000);
+    let n = p.ids.checked_mul(p.per_id).filter(|&n| n <= MAX_IMAGES);
     let n = n.ok_or_else(|| StageError::Param("ids * per_id is too large".into()))? as usize;
     let mut latents = Vec::with_capacity(n);
     let mut label = Vec::with_capacity(n);
+    let first = first_identity(p).ok_or_else(|| {
+        StageError::Param("identity_seed, id_offset and ids exceed the identity id space".into())
+    })?;
     for c in 0..p.ids {
-        let id = p.id_offset + c;
+        let id = first + c;
         for k in 0..p.per_id {
             latents.push(sample_latent(id, k, seed, &cfg));
             label.push(c as i64);
@@ -116,7 +144,7 @@ pub fn sample_set(p: &SampleLatentsParams, seed: u64) -> Result<LatentSet, Stage
         label_b: label.clone(),
         label_a: label,
         phi: vec![1.0; n],
-        identity_ids: (0..p.ids).map(|c| p.id_offset + c).collect(),
+        identity_ids: (0..p.ids).map(|c| first + c).collect(),
     })
 }
 
@@ -148,9 +176,33 @@ impl Stage for SampleLatents {
             param: p.into(),
             message: m,
         };
+        let int = |k: &str| params.get(k).and_then(toml::Value::as_integer);
         for k in ["ids", "per_id"] {
-            if params.get(k).and_then(toml::Value::as_integer) == Some(0) {
+            if int(k) == Some(0) {
                 issues.push(issue(k, format!("{k} must be at least 1")));
+            }
+        }
+        if let (Some(ids), Some(per_id)) = (int("ids"), int("per_id")) {
+            if ids
+                .checked_mul(per_id)
+                .is_none_or(|n| n > MAX_IMAGES as i64)
+            {
+                issues.push(issue(
+                    "ids",
+                    format!("ids x per_id = {ids} x {per_id} exceeds the limit of {MAX_IMAGES} images per set"),
+                ));
+            }
+        }
+        if let Ok(p) = synface_engine::params::decode::<SampleLatentsParams>(params) {
+            if first_identity(&p).is_none() {
+                issues.push(issue(
+                    "identity_seed",
+                    format!(
+                        "identity ids out of range: with identity_seed = {}, id_offset + ids \
+                         ({} + {}) must stay below 2^32 and the global id below 2^64",
+                        p.identity_seed, p.id_offset, p.ids
+                    ),
+                ));
             }
         }
         for (k, hi) in [("max_yaw", 90.0), ("max_pitch", 60.0), ("max_roll", 60.0)] {
@@ -218,6 +270,28 @@ mod tests {
         let test = sample_set(&params(2, 1, 100), 5).unwrap();
         assert_eq!(test.identity_ids, vec![100, 101]);
         assert_eq!(test.label_a, vec![0, 1]);
+    }
+
+    #[test]
+    fn identity_seeds_draw_disjoint_people_and_seed_zero_keeps_todays() {
+        let base = sample_set(&params(3, 2, 0), 5).unwrap();
+        let mut p = params(3, 2, 0);
+        p.identity_seed = 0;
+        assert_eq!(sample_set(&p, 5).unwrap().latents, base.latents);
+        p.identity_seed = 2;
+        let other = sample_set(&p, 5).unwrap();
+        assert_eq!(
+            other.identity_ids,
+            vec![2 << 32, (2 << 32) + 1, (2 << 32) + 2]
+        );
+        for (a, b) in base.latents.iter().zip(&other.latents) {
+            assert_ne!(a.shape, b.shape, "a new draw of people");
+        }
+        p.id_offset = u64::from(u32::MAX);
+        assert!(
+            first_identity(&p).is_none(),
+            "ids past the seed's block are refused"
+        );
     }
 
     #[test]

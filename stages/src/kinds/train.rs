@@ -6,10 +6,11 @@
 //! (`step,epoch,lr,loss,train_acc`) and `metrics.json`. The loop lives in [`crate::nn::trainer`].
 
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Device, Facts, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources,
+    RunCtx, Stage, StageError,
 };
 
+use super::train_checks::train_issues;
 use crate::dataset::Dataset;
 use crate::nn::backbone::{Arch, BackboneConfig};
 use crate::nn::margin::MarginKind;
@@ -67,6 +68,9 @@ fn usize_of(v: u64, what: &str) -> Result<usize, NnError> {
 impl TrainParams {
     /// The training configuration, for images of side `image_size` (used when `input_size` = 0).
     pub fn to_config(&self, image_size: usize, seed: u64) -> Result<TrainConfig, NnError> {
+        if let Some(first) = train_issues(self, Some(image_size)).into_iter().next() {
+            return Err(NnError::Config(first.message));
+        }
         let margin: MarginKind = self.margin.parse()?;
         let m = if self.m < 0.0 {
             margin.defaults().1
@@ -102,26 +106,6 @@ impl TrainParams {
             dropout: self.dropout,
         };
         backbone.validate()?;
-        let checks = [
-            (self.s > 0.0, "s must be > 0"),
-            (m < std::f64::consts::FRAC_PI_2, "m must be < pi/2"),
-            (self.lr > 0.0, "lr must be > 0"),
-            (
-                (0.0..1.0).contains(&self.momentum),
-                "momentum must be in [0, 1)",
-            ),
-            (self.weight_decay >= 0.0, "weight_decay must be >= 0"),
-            (
-                (0.0..1.0).contains(&self.val_ids),
-                "val_ids must be in [0, 1)",
-            ),
-            (self.batch_size >= 2, "batch_size must be >= 2"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.gamma > 0.0, "gamma must be > 0"),
-        ];
-        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
-            return Err(NnError::Config((*msg).to_string()));
-        }
         Ok(TrainConfig {
             backbone,
             margin,
@@ -154,8 +138,10 @@ impl Stage for Train {
     fn kind(&self) -> &'static str {
         "train"
     }
+    /// 2: domain-mixup partners are drawn anew per batch (1 paired each synthetic image with
+    /// the same real image for the whole run).
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn about(&self) -> &'static str {
         "train a face-embedding backbone (IR-ResNet / MobileFaceNet) with CosFace or ArcFace"
@@ -184,27 +170,7 @@ impl Stage for Train {
                 }]
             }
         };
-        // With `input_size = 0` the size is only known at run time: check the rest with a
-        // size every stage count divides.
-        match p.to_config(64 * 16, 0) {
-            Ok(_) => Vec::new(),
-            Err(e) => {
-                let message = e.to_string();
-                let param = [
-                    "arch",
-                    "margin",
-                    "schedule",
-                    "input_size",
-                    "depths",
-                    "widths",
-                ]
-                .into_iter()
-                .find(|k| message.contains(k))
-                .unwrap_or("")
-                .to_string();
-                vec![ParamIssue { param, message }]
-            }
-        }
+        train_issues(&p, None)
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources {
@@ -212,6 +178,17 @@ impl Stage for Train {
             gpu: true,
             mem_mb: 4096,
         }
+    }
+    fn check_inputs(&self, params: &ParamTable, inputs: &[(&str, &Facts)]) -> Vec<ParamIssue> {
+        let Ok(p) = synface_engine::params::decode::<TrainParams>(params) else {
+            return Vec::new();
+        };
+        inputs
+            .iter()
+            .filter_map(|(_, f)| f.get("image_size")?.as_integer())
+            .filter_map(|side| usize::try_from(side).ok())
+            .flat_map(|side| train_issues(&p, Some(side)))
+            .collect()
     }
     fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let p: TrainParams = ctx.params()?;
@@ -268,9 +245,18 @@ impl Stage for Train {
             "train_images": out.train_images,
             "val_images": out.val_images,
             "domain_mixup": real.is_some(),
-            "device": format!("{:?}", ctx.device),
+            "device": format!("{:?}", used_device(ctx.device, &device)),
         }));
         Ok(a)
+    }
+}
+
+/// The device that actually computed: the scheduler's choice when candle runs there, the CPU
+/// when candle fell back to it (a build without CUDA, or no driver).
+fn used_device(granted: Device, candle: &candle_core::Device) -> Device {
+    match candle {
+        candle_core::Device::Cpu => Device::Cpu,
+        _ => granted,
     }
 }
 

@@ -293,9 +293,15 @@ fn train_step(
     let mut targets = Targets::mixed(&a, &b, &phi);
     if let Some((real, grid)) = &data.real {
         let psi = grid[rng.random_range(0..grid.len())];
-        let xr = batch_chw(&real.images, h, w, rows, &flips, size)?;
+        // Each synthetic image gets a real partner drawn anew for this batch (seeded by the
+        // step), as a batch-level mixup does, not the same real image every epoch.
+        let partners: Vec<usize> = rows
+            .iter()
+            .map(|_| rng.random_range(0..real.len()))
+            .collect();
+        let xr = batch_chw(&real.images, h, w, &partners, &flips, size)?;
         blend_into(&mut x, &xr, psi);
-        let yr: Vec<usize> = rows.iter().map(|&i| real.label_a[i] as usize).collect();
+        let yr: Vec<usize> = partners.iter().map(|&i| real.label_a[i] as usize).collect();
         targets = targets.with_domain(&yr, psi)?;
     }
     let x = to_tensor(x, size, device)?;

@@ -38,9 +38,11 @@ pub struct LfwPairs {
     pub pairs: Vec<LfwPair>,
 }
 
-/// A malformed `pairs.txt` (1-based line number).
+/// A malformed `pairs.txt` (1-based line number). The message says what was expected at
+/// that line, never what the line contains: a wrong path can point at any file, and its
+/// content must not end up in logs or on the terminal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("pairs.txt line {line}: {message}")]
+#[error("line {line}: {message}")]
 pub struct LfwError {
     pub line: usize,
     pub message: String,
@@ -57,7 +59,11 @@ fn num(tok: &str, line: usize, what: &str) -> Result<u32, LfwError> {
     tok.parse::<u32>().map_err(|_| {
         err(
             line,
-            format!("{what} `{tok}` is not a non-negative integer"),
+            format!(
+                "expected the {what} as a non-negative integer (found {} characters of \
+                 something else)",
+                tok.chars().count()
+            ),
         )
     })
 }
@@ -82,7 +88,10 @@ pub fn parse(text: &str) -> Result<LfwPairs, LfwError> {
         _ => {
             return Err(err(
                 hl,
-                format!("header `{header}`: expected `FOLDS PAIRS_PER_FOLD`"),
+                format!(
+                    "expected a header `FOLDS PAIRS_PER_FOLD` (two numbers), found {} fields",
+                    h.len()
+                ),
             ))
         }
     };
@@ -133,22 +142,32 @@ pub fn parse(text: &str) -> Result<LfwPairs, LfwError> {
             (true, _) => {
                 return Err(err(
                     ln,
-                    format!("expected a matched pair `name n1 n2`, got `{l}`"),
+                    format!(
+                        "expected a matched pair `name n1 n2` (3 fields), found {} fields",
+                        t.len()
+                    ),
                 ))
             }
             (false, _) => {
                 return Err(err(
                     ln,
-                    format!("expected a mismatched pair `name1 n1 name2 n2`, got `{l}`"),
+                    format!(
+                    "expected a mismatched pair `name1 n1 name2 n2` (4 fields), found {} fields",
+                    t.len()
+                ),
                 ))
             }
         };
         pairs.push(p);
     }
-    if let Some((ln, l)) = lines.next() {
+    if let Some((ln, _)) = lines.next() {
         return Err(err(
             ln,
-            format!("unexpected extra line `{l}` after {} pairs", pairs.len()),
+            format!(
+                "unexpected extra line after {} pairs (the header promises {})",
+                pairs.len(),
+                pairs.len()
+            ),
         ));
     }
     Ok(LfwPairs {
@@ -240,10 +259,27 @@ mod tests {
         let e = parse("1 1\nA 1 2 3\nA 1 B 2\n").unwrap_err();
         assert_eq!(e.line, 2);
         let e = parse("1 1\nA 1 -2\nA 1 B 2\n").unwrap_err();
-        assert!(e.to_string().starts_with("pairs.txt line 2:"), "{e}");
+        assert!(e.to_string().starts_with("line 2:"), "{e}");
         let e = parse("1 2\nA 1 2\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("ends after 1"));
         assert_eq!(parse("1 1\nA 1 2\nA 1 B 2\nextra\n").unwrap_err().line, 4);
+    }
+
+    #[test]
+    fn errors_never_echo_the_file_content() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/sh\n";
+        let header_two = "root:x:0:0 secret\n";
+        let bad_pair = "1 1\nsecret 1 2 zzzz\nA 1 B 2\n";
+        let bad_number = "1 1\nsecret 1 hunter2\nA 1 B 2\n";
+        let extra = "1 1\nA 1 2\nA 1 B 2\nsecret line\n";
+        for text in [passwd, header_two, bad_pair, bad_number, extra] {
+            let e = parse(text).unwrap_err().to_string();
+            for word in ["root", "secret", "hunter2", "bin", "zzzz"] {
+                assert!(!e.contains(word), "{e:?} echoes `{word}`");
+            }
+            assert!(e.starts_with("line "), "{e}");
+            assert!(e.contains("expected") || e.contains("header"), "{e}");
+        }
     }
 }

@@ -216,7 +216,7 @@ pub fn evaluate(pairs: &[Scored]) -> Result<(Metrics, Roc), MetricsError> {
 }
 
 impl Metrics {
-    /// The `metrics.json` object (DESIGN §7), plus per-fold details.
+    /// The `metrics.json` object (docs/design.md §7), plus per-fold details.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "accuracy": { "mean": self.accuracy_mean, "std": self.accuracy_std },
