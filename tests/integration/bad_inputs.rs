@@ -61,6 +61,33 @@ fn bad_files_fail_with_real_kinds_too() {
     }
 }
 
+/// The corpus for the real stage kinds (`tests/bad-stages/*.toml`): bounds, cross-stage
+/// constraints and external inputs, each refused at plan time with positions; snapshotted.
+#[test]
+fn every_bad_stage_file_fails_with_positions() {
+    let reg = synface_stages::registry();
+    let mut files: Vec<PathBuf> = std::fs::read_dir("tests/bad-stages")
+        .expect("tests/bad-stages exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "only {} files", files.len());
+    for path in files {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let rel = Path::new("tests/bad-stages").join(path.file_name().expect("file name"));
+        let diags = load_plan(&rel, &[], &reg).expect_err("bad stage file planned");
+        assert!(
+            diags.iter().all(|d| d.line >= 1 && d.col >= 1),
+            "{name}: {diags}"
+        );
+        insta::assert_snapshot!(format!("stages-{name}"), diags.to_string());
+    }
+}
+
 /// `--set` problems point at `<command line>:N:COL` (N = the N-th override).
 #[test]
 fn bad_overrides_point_at_the_command_line() {
