@@ -118,26 +118,44 @@ pub fn stats(events: &[Value]) -> Value {
         .clone()
 }
 
-/// Every file under `dir` (relative path -> bytes), except the event log.
-pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, d: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(d).expect("read_dir").flatten() {
+/// Every file under `dir`, as relative paths, sorted (none when `dir` does not exist).
+pub fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(root, &p, out);
-            } else if p.file_name().is_some_and(|n| n != "events.jsonl") {
-                let rel = p
-                    .strip_prefix(root)
-                    .expect("prefix")
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, std::fs::read(&p).expect("read"));
+            } else {
+                out.push(
+                    p.strip_prefix(root)
+                        .expect("prefix")
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
-    let mut out = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
     walk(dir, dir, &mut out);
+    out.sort();
     out
+}
+
+/// Every file under `dir` (relative path -> bytes), except the event log.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    assert!(dir.is_dir(), "{} is not a directory", dir.display());
+    files(dir)
+        .into_iter()
+        .filter(|rel| {
+            Path::new(rel)
+                .file_name()
+                .is_some_and(|n| n != "events.jsonl")
+        })
+        .map(|rel| {
+            let bytes = std::fs::read(dir.join(&rel)).expect("read");
+            (rel, bytes)
+        })
+        .collect()
 }
 
 #[test]

@@ -110,21 +110,12 @@ fn restore(dir: &Path, files: &Files) {
     }
 }
 
-/// Every regular file under `dir`, sorted.
+/// Every file under `dir`, as full paths, sorted (see [`crate::cli::files`]).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::cli::files(dir)
+        .into_iter()
+        .map(|rel| dir.join(rel))
+        .collect()
 }
 
 fn tmp_files_under(dir: &Path) -> Vec<PathBuf> {
