@@ -85,8 +85,6 @@ pub struct ExportArgs {
     /// Pipeline overrides `stage.param=value` (with a pipeline file)
     #[arg(long = "set", value_name = "K=V")]
     set: Vec<String>,
-    #[command(flatten)]
-    cache: CacheArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -269,9 +267,10 @@ fn check_out_dir(out: &Path, force: bool) -> Result<(), Failure> {
     )))
 }
 
-pub fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
+/// `cache`: the global `--cache`/`--wait` options.
+pub fn cmd_export(a: ExportArgs, cache: &CacheArgs) -> Result<(), Failure> {
     check_out_dir(&a.out, a.force)?;
-    let cache = a.cache.open()?;
+    let cache = cache.open()?;
     for (sub, m) in targets(&a, &cache)? {
         let art = cache
             .load(&m)

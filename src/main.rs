@@ -96,8 +96,6 @@ enum Command {
         /// Runs directory [default: runs]
         #[arg(long, value_name = "DIR")]
         runs: Option<PathBuf>,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// Show every stage instance: sweep points, key prefix, cached | pending (and why)
     Plan {
@@ -420,7 +418,6 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             fail_fast,
             force,
             runs,
-            cache,
         } => cmd_run(&file, &set, jobs, gpus, mem, fail_fast, force, runs, &cache),
         Command::Plan { file, set, explain } => {
             let reg = registry();
@@ -465,7 +462,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Render(a) => faces_cmd::cmd_render(a),
-        Command::Export(a) => faces_cmd::cmd_export(a),
+        Command::Export(a) => faces_cmd::cmd_export(a, &cache),
     }
 }
 
