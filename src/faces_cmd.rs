@@ -44,8 +44,12 @@ pub struct RenderArgs {
     /// Scale of the per-image illumination variation
     #[arg(long, default_value_t = 1.0)]
     illumination_scale: f32,
+    /// Seed of the per-image factors (expression, light, pose, background)
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Which people are drawn (default: the --seed value, so each seed shows new people)
+    #[arg(long, value_name = "N")]
+    identity_seed: Option<u64>,
     /// Appearance: synthetic, or photo (the real-photo proxy)
     #[arg(long, default_value = "synthetic")]
     style: String,
@@ -65,12 +69,13 @@ pub enum RenderFormat {
 /// Options of `synface export`.
 #[derive(Args)]
 pub struct ExportArgs {
-    /// A pipeline file, or a cache key (hex prefix) of a dataset-producing instance
+    /// A pipeline file, or a cache key (hex prefix) of a dataset- or model-producing instance
     target: String,
     /// The stage whose output to export (with a pipeline file)
     #[arg(long, value_name = "NAME")]
     stage: Option<String>,
-    /// Only this sweep point (default: every point, one subdirectory each)
+    /// Only this sweep point: its id or folder name (default: every point, one subdirectory
+    /// each, named `<id>-<values>`)
     #[arg(long, value_name = "ID")]
     point: Option<String>,
     #[arg(long, value_enum, default_value_t = ExportFormat::Imagefolder)]
@@ -79,18 +84,28 @@ pub struct ExportArgs {
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     out: PathBuf,
     /// Write into a non-empty output directory: overwrite the files export writes there
-    /// (labels.csv, <identity>/<n>.png, dataset.safetensors) and keep everything else
+    /// (labels.csv, <identity>/<n>.png, dataset.safetensors, model.onnx) and keep everything else
     #[arg(long)]
     force: bool,
     /// Pipeline overrides `stage.param=value` (with a pipeline file)
     #[arg(long = "set", value_name = "K=V")]
     set: Vec<String>,
+    /// Runs directory holding the run history (`--format mlflow`)
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    runs: PathBuf,
+    /// Only this recorded run (`--format mlflow`; default: every run in `synface runs FILE`)
+    #[arg(long, value_name = "ID")]
+    run: Option<u64>,
 }
 
+/// `imagefolder` and `safetensors` write a dataset; `onnx` a trained model (`model.onnx`);
+/// `mlflow` the pipeline's run history as an MLflow file store.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ExportFormat {
     Imagefolder,
     Safetensors,
+    Onnx,
+    Mlflow,
 }
 
 pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
@@ -112,6 +127,13 @@ pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
             )));
         }
     }
+    let identity_seed = a.identity_seed.unwrap_or(a.seed);
+    if identity_seed >= 1 << 31 {
+        return Err(Failure::Usage(format!(
+            "render: identity seed {identity_seed} is too large (at most 2147483647; \
+             pass a smaller --identity-seed)"
+        )));
+    }
     if !(16..=1024).contains(&a.size) {
         return Err(Failure::Usage(format!(
             "render: --size {} outside 16..=1024",
@@ -129,6 +151,7 @@ pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
         expression_scale: a.expression_scale,
         illumination_scale: a.illumination_scale,
         seed: a.seed,
+        identity_seed,
         format: match a.format {
             RenderFormat::Sheet => OutputFormat::Sheet,
             RenderFormat::Imagefolder => OutputFormat::ImageFolder,
@@ -172,7 +195,8 @@ fn targets(a: &ExportArgs, cache: &Cache) -> Result<Vec<(String, ActionManifest)
     let mut out = Vec::new();
     for row in rows.iter().filter(|r| &r.stage == stage) {
         if let Some(p) = &a.point {
-            if !row.points.iter().any(|x| x == p) {
+            let id = synface_engine::point_name::id_of(p);
+            if !row.points.iter().any(|x| x == id) {
                 continue;
             }
         }
@@ -187,8 +211,9 @@ fn targets(a: &ExportArgs, cache: &Cache) -> Result<Vec<(String, ActionManifest)
                 path.display()
             )));
         };
-        let name = row.points.first().cloned().unwrap_or_default();
-        out.push((name, m));
+        let served: Vec<&synface_engine::Point> =
+            row.points.iter().filter_map(|p| plan.point(p)).collect();
+        out.push((synface_engine::point_name::common_dir_name(&served), m));
     }
     if out.is_empty() {
         return Err(Failure::Usage(format!(
@@ -262,13 +287,17 @@ fn check_out_dir(out: &Path, force: bool) -> Result<(), Failure> {
     }
     Err(Failure::Usage(format!(
         "export: the output directory `{shown}` is not empty, and export would overwrite \
-         labels.csv, <identity>/<n>.png or dataset.safetensors there. Give a new or empty \
+         labels.csv, <identity>/<n>.png, dataset.safetensors or model.onnx there. Give a new or empty \
          directory, or pass --force to overwrite those files (anything else is kept)"
     )))
 }
 
 /// `cache`: the global `--cache`/`--wait` options.
 pub fn cmd_export(a: ExportArgs, cache: &CacheArgs) -> Result<(), Failure> {
+    if let ExportFormat::Mlflow = a.format {
+        crate::model_export::check_mlflow_dir(&a.out, a.force)?;
+        return crate::runs_cmd::export_mlflow(Path::new(&a.target), &a.runs, a.run, &a.out);
+    }
     check_out_dir(&a.out, a.force)?;
     let cache = cache.open()?;
     for (sub, m) in targets(&a, &cache)? {
@@ -281,6 +310,10 @@ pub fn cmd_export(a: ExportArgs, cache: &CacheArgs) -> Result<(), Failure> {
                     m.stage
                 ))
             })?;
+        if let ExportFormat::Onnx = a.format {
+            crate::model_export::write_onnx(&m.stage, &art, &a.out.join(&sub))?;
+            continue;
+        }
         let ds = Dataset::from_artifact(&art).map_err(|e| {
             Failure::Usage(format!(
                 "export: stage `{}` did not produce a dataset ({e})",
@@ -300,6 +333,7 @@ pub fn cmd_export(a: ExportArgs, cache: &CacheArgs) -> Result<(), Failure> {
                 let f = dir.join("dataset.safetensors");
                 synface_stages::export::write_safetensors(&ds, &f).map(|_| f)
             }
+            ExportFormat::Onnx | ExportFormat::Mlflow => unreachable!("handled above"),
         }
         .map_err(|e| Failure::Io(anyhow::anyhow!("export to {}: {e}", dir.display())))?;
         println!(

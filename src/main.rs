@@ -2,10 +2,17 @@
 //! Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline or usage, 3 cache or I/O fault,
 //! 130 interrupted.
 
+mod estimate_cmd;
 mod faces_cmd;
+mod kinds_cmd;
+mod logging;
+mod model_export;
 mod plan_cmd;
+mod progress_lines;
 mod reporter;
+mod runs_cmd;
 mod show;
+mod slurm_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -96,6 +103,8 @@ enum Command {
         /// Runs directory [default: runs]
         #[arg(long, value_name = "DIR")]
         runs: Option<PathBuf>,
+        #[command(flatten)]
+        slurm: slurm_cmd::SlurmArgs,
     },
     /// Show every stage instance: sweep points, key prefix, cached | pending (and why)
     Plan {
@@ -105,10 +114,35 @@ enum Command {
         /// Say why each pending instance must run
         #[arg(long)]
         explain: bool,
+        /// Add each instance's estimated compute, peak memory and disk, and the totals
+        #[arg(long)]
+        estimate: bool,
     },
-    /// Results of the pipeline's last run across sweep points
+    /// Results of the pipeline's last run (or of an earlier one) across sweep points
     Show {
         file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        runs: PathBuf,
+        /// A recorded run (a number from `synface runs FILE`) instead of the last one
+        #[arg(long, value_name = "ID")]
+        run: Option<u64>,
+    },
+    /// The recorded runs of a pipeline: when, what changed, headline metric
+    Runs {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        runs: PathBuf,
+    },
+    /// Compare two recorded runs: parameters and metrics side by side [default: the last two]
+    Diff {
+        file: PathBuf,
+        /// Run numbers (`synface runs FILE`): `A B`, or `A` against the last run
+        #[arg(value_name = "RUN", num_args = 0..=2)]
+        ids: Vec<u64>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[arg(long, value_name = "DIR", default_value = "runs")]
@@ -135,6 +169,21 @@ enum Command {
     Render(faces_cmd::RenderArgs),
     /// Write a cached dataset (a stage's output) as an image folder or a safetensors file
     Export(faces_cmd::ExportArgs),
+    /// Run one stage instance of a Slurm job against the shared cache (what `run --executor
+    /// slurm` submits; docs/cluster.md). Exit codes: 0 committed, 1 the stage failed, 2 an
+    /// unusable task file, 3 cache or I/O fault, 130 stopped by SIGTERM (scancel, time limit)
+    Exec {
+        /// The task file (`<cache>/slurm/<run>/tasks/<batch>-<i>.json`)
+        task: PathBuf,
+    },
+    /// List the stage kinds, or one kind's parameters, ports and resources
+    Kinds {
+        /// A kind to describe in full
+        name: Option<String>,
+        /// Every kind in full, as Markdown (docs/stages.md)
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,6 +315,7 @@ fn cmd_run(
     fail_fast: bool,
     force: Vec<String>,
     runs: Option<PathBuf>,
+    slurm: &slurm_cmd::SlurmArgs,
     cache: &CacheArgs,
 ) -> Result<(), Failure> {
     let runs = runs_dir(runs)?;
@@ -290,16 +340,23 @@ fn cmd_run(
     if let Some(j) = jobs {
         sched.jobs = j.max(1);
     }
-    sched.gpus = choose_gpus(gpus, detect_gpus())?;
+    let mut cache_dir = cache.dir();
+    match slurm_cmd::options(slurm, file, set, &cache_dir)? {
+        Some((so, abs_cache)) => {
+            sched.slurm = Some(so);
+            cache_dir = abs_cache;
+        }
+        None => sched.gpus = choose_gpus(gpus, detect_gpus())?,
+    }
     let opts = RunOptions {
-        cache_dir: cache.dir(),
+        cache_dir,
         runs_dir: runs,
         wait: Duration::from_secs(cache.wait),
         sched,
     };
     let cancel = CancelToken::new();
     install_ctrlc(cancel.clone());
-    let reporter = reporter::Reporter::new();
+    let reporter = reporter::Reporter::new(&plan);
     let summary = run_plan(&plan, &reg, &opts, &reporter, &cancel).map_err(|e| match e {
         synface_engine::run::RunError::Cache(e) => cache_failure(e),
         e => Failure::Io(e.into()),
@@ -322,6 +379,7 @@ fn cmd_run(
         "results: {}",
         summary.run_dir.join("results.json").display()
     );
+    runs_cmd::record(&plan, &summary, file, set);
     if let Some(fault) = &summary.report.io_fault {
         eprintln!("error: {fault}");
     }
@@ -391,18 +449,47 @@ fn results_failure(e: synface_engine::layout::LayoutError, name: &str, file: &Pa
     }
 }
 
-fn cmd_show(file: &Path, format: Format, runs: &Path) -> Result<(), Failure> {
+fn cmd_show(file: &Path, format: Format, runs: &Path, run: Option<u64>) -> Result<(), Failure> {
     check_runs(runs)?;
     let name = show_pipeline_name(file)?;
     let dir = synface_engine::layout::run_dir(runs, &name);
-    let rows =
-        synface_engine::layout::read_results(&dir).map_err(|e| results_failure(e, &name, file))?;
+    let rows = match run {
+        Some(id) => runs_cmd::results_of(file, runs, id)?,
+        None => synface_engine::layout::read_results(&dir)
+            .map_err(|e| results_failure(e, &name, file))?,
+    };
     let out = match format {
         Format::Table => show::table(&rows),
         Format::Csv => show::csv(&rows),
         Format::Json => serde_json::to_string_pretty(&rows).context("serialising results")? + "\n",
     };
     print!("{out}");
+    Ok(())
+}
+
+/// `synface kinds [NAME] [--markdown]`; an unknown kind is a usage error (2).
+fn cmd_kinds(name: Option<&str>, markdown: bool) -> Result<(), Failure> {
+    let reg = registry();
+    let Some(name) = name else {
+        print!(
+            "{}",
+            if markdown {
+                kinds_cmd::markdown(&reg)
+            } else {
+                kinds_cmd::list(&reg)
+            }
+        );
+        return Ok(());
+    };
+    let Some(stage) = reg.get(name) else {
+        let hint = synface_engine::diag::did_you_mean(name, reg.kinds())
+            .unwrap_or_else(|| format!("kinds: {}", reg.kinds().collect::<Vec<_>>().join(", ")));
+        return Err(Failure::Usage(format!(
+            "error: unknown stage kind `{}`\n  = help: {hint}",
+            synface_engine::diag::escape(name)
+        )));
+    };
+    print!("{}", kinds_cmd::detail(stage.as_ref()));
     Ok(())
 }
 
@@ -418,16 +505,40 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             fail_fast,
             force,
             runs,
-        } => cmd_run(&file, &set, jobs, gpus, mem, fail_fast, force, runs, &cache),
-        Command::Plan { file, set, explain } => {
+            slurm,
+        } => cmd_run(
+            &file, &set, jobs, gpus, mem, fail_fast, force, runs, &slurm, &cache,
+        ),
+        Command::Exec { task } => slurm_cmd::cmd_exec(&task, &cache),
+        Command::Plan {
+            file,
+            set,
+            explain,
+            estimate,
+        } => {
             let reg = registry();
             let plan = load(&file, &set, &reg)?;
             // Read only: never waits for, nor blocks, a run holding the cache.
             let view = cache.view()?;
             print!("{}", plan_cmd::render(&plan, &view, explain)?);
+            if estimate {
+                print!("{}", estimate_cmd::render(&plan, &reg));
+            }
             Ok(())
         }
-        Command::Show { file, format, runs } => cmd_show(&file, format, &runs),
+        Command::Show {
+            file,
+            format,
+            runs,
+            run,
+        } => cmd_show(&file, format, &runs, run),
+        Command::Runs { file, format, runs } => runs_cmd::cmd_runs(&file, &runs, format),
+        Command::Diff {
+            file,
+            ids,
+            format,
+            runs,
+        } => runs_cmd::cmd_diff(&file, &runs, &ids, format),
         Command::Gc {
             dry_run,
             keep_last,
@@ -463,6 +574,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Render(a) => faces_cmd::cmd_render(a),
         Command::Export(a) => faces_cmd::cmd_export(a, &cache),
+        Command::Kinds { name, markdown } => cmd_kinds(name.as_deref(), markdown),
     }
 }
 
@@ -470,7 +582,10 @@ fn main() -> ExitCode {
     synface_stages::nn::alloc::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_new(logging::filter(
+                std::env::var("RUST_LOG").ok().as_deref(),
+            ))
+            .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

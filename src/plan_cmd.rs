@@ -1,5 +1,6 @@
 //! `synface plan [--explain]`: one line per stage instance (stage, points, key prefix,
-//! cached | pending) and, with `--explain`, why each pending instance must run.
+//! cached | pending, the points' values in words) and, with `--explain`, why each pending
+//! instance must run.
 
 use std::fmt::Write;
 
@@ -14,6 +15,18 @@ fn points(p: &[String]) -> String {
         [] => "-".into(),
         [one] => one.clone(),
         [first, rest @ ..] => format!("{first} +{}", rest.len()),
+    }
+}
+
+/// The values of the points an instance serves, in words: one point's `margin=arcface
+/// seed=0`, or what several points share (`seed=0`; `all points` when nothing is shared).
+fn values(plan: &Plan, ids: &[String]) -> String {
+    let served: Vec<&synface_engine::Point> = ids.iter().filter_map(|p| plan.point(p)).collect();
+    let shared = synface_engine::point_name::common_label(&served);
+    match (served.len(), shared.is_empty()) {
+        (0 | 1, _) | (_, false) => shared,
+        (n, true) if n == plan.points.len() => "all points".into(),
+        (n, true) => format!("{n} points"),
     }
 }
 
@@ -60,31 +73,24 @@ pub fn render(plan: &Plan, cache: &dyn CacheRead, with_explain: bool) -> anyhow:
     let width = rows.iter().map(|r| r.stage.len()).max().unwrap_or(5).max(5);
     let mut out = String::new();
     let (mut cached, mut pending) = (0, 0);
-    for row in &rows {
+    let statuses: Vec<String> = rows.iter().map(|r| status_words(&r.status)).collect();
+    let status_width = statuses.iter().map(String::len).max().unwrap_or(7);
+    for (row, status) in rows.iter().zip(&statuses) {
         let key = row
             .key
             .map(|k| hex(&k)[..12].to_string())
             .unwrap_or_else(|| "?".repeat(12));
-        let status = match &row.status {
-            PreviewStatus::Cached => {
-                cached += 1;
-                "cached".to_string()
-            }
-            PreviewStatus::Pending => {
-                pending += 1;
-                "pending".to_string()
-            }
-            PreviewStatus::Blocked { upstream } => {
-                pending += 1;
-                format!("pending (after {upstream})")
-            }
-        };
-        writeln!(
-            out,
-            "{:<width$}  {:<20}  {key}  {status}",
+        match &row.status {
+            PreviewStatus::Cached => cached += 1,
+            _ => pending += 1,
+        }
+        let line = format!(
+            "{:<width$}  {:<20}  {key}  {status:<status_width$}  {}",
             row.stage,
-            points(&row.points)
-        )?;
+            points(&row.points),
+            values(plan, &row.points)
+        );
+        writeln!(out, "{}", line.trim_end())?;
         if with_explain && row.status == PreviewStatus::Pending {
             for line in why(plan, cache, &keyer, row)? {
                 writeln!(out, "{:<width$}    - {line}", "")?;
@@ -97,4 +103,12 @@ pub fn render(plan: &Plan, cache: &dyn CacheRead, with_explain: bool) -> anyhow:
         rows.len()
     )?;
     Ok(out)
+}
+
+fn status_words(s: &PreviewStatus) -> String {
+    match s {
+        PreviewStatus::Cached => "cached".to_string(),
+        PreviewStatus::Pending => "pending".to_string(),
+        PreviewStatus::Blocked { upstream } => format!("pending (after {upstream})"),
+    }
 }

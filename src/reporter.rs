@@ -1,5 +1,6 @@
 //! The terminal reporter: one indicatif bar per running stage instance (its own steps and
-//! message), failures printed as they happen. Bars are hidden when stdout is not a terminal.
+//! message) on stderr, failures printed as they happen. When stderr is not a terminal, bars
+//! give way to plain start, progress and finish lines ([`crate::progress_lines`]).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -7,19 +8,22 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use synface_engine::events::{Event, EventSink};
-use synface_engine::InstanceId;
+use synface_engine::{InstanceId, Plan};
+
+use crate::progress_lines::Lines;
 
 pub struct Reporter {
     multi: MultiProgress,
     bars: Mutex<HashMap<InstanceId, ProgressBar>>,
     tty: bool,
+    lines: Lines,
 }
 
 impl Reporter {
-    pub fn new() -> Self {
-        let tty = std::io::stdout().is_terminal();
+    pub fn new(plan: &Plan) -> Self {
+        let tty = std::io::stderr().is_terminal();
         let target = if tty {
-            ProgressDrawTarget::stdout()
+            ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
@@ -27,6 +31,7 @@ impl Reporter {
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
             tty,
+            lines: Lines::new(plan),
         }
     }
 
@@ -67,6 +72,11 @@ fn label(stage: &str, points: &[String]) -> String {
 
 impl EventSink for Reporter {
     fn event(&self, e: &Event) {
+        if !self.tty {
+            if let Some(line) = self.lines.line(e) {
+                eprintln!("{line}");
+            }
+        }
         match e {
             Event::Started {
                 id,

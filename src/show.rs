@@ -77,10 +77,15 @@ pub fn tabulate(rows: &[ResultRow]) -> (Vec<String>, Vec<Vec<String>>) {
 
 pub fn table(rows: &[ResultRow]) -> String {
     let (header, body) = tabulate(rows);
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for line in &body {
+    aligned(&header, &body)
+}
+
+/// A header and rows as left-aligned columns separated by two spaces.
+pub fn aligned(header: &[String], body: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in body {
         for (w, c) in widths.iter_mut().zip(line) {
-            *w = (*w).max(c.len());
+            *w = (*w).max(c.chars().count());
         }
     }
     let fmt = |cells: &[String]| {
@@ -93,9 +98,9 @@ pub fn table(rows: &[ResultRow]) -> String {
             .trim_end()
             .to_string()
     };
-    let mut out = fmt(&header);
+    let mut out = fmt(header);
     out.push('\n');
-    for line in &body {
+    for line in body {
         out.push_str(&fmt(line));
         out.push('\n');
     }
@@ -112,8 +117,13 @@ fn csv_field(s: &str) -> String {
 
 pub fn csv(rows: &[ResultRow]) -> String {
     let (header, body) = tabulate(rows);
+    csv_lines(&header, &body)
+}
+
+/// A header and rows as CSV (fields quoted when needed).
+pub fn csv_lines(header: &[String], body: &[Vec<String>]) -> String {
     let mut out = String::new();
-    for line in std::iter::once(&header).chain(&body) {
+    for line in std::iter::once(header).chain(body.iter().map(|l| l.as_slice())) {
         out.push_str(
             &line
                 .iter()

@@ -196,10 +196,11 @@ pub fn cache_key(
     out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
     put_str(&mut out, &inst.kind);
     out.extend_from_slice(&inst.version.to_le_bytes());
+    let keyed = inst.keyed_params();
     let mut params = Vec::new();
-    if encode_params(&inst.params, &mut params).is_err() {
+    if encode_params(&keyed, &mut params).is_err() {
         params.clear();
-        put_str(&mut params, &format!("{:?}", inst.params));
+        put_str(&mut params, &format!("{keyed:?}"));
     }
     out.extend_from_slice(&params);
     out.extend_from_slice(&inst.seed.to_le_bytes());
@@ -209,8 +210,7 @@ pub fn cache_key(
         schema: SCHEMA_VERSION,
         kind: inst.kind.clone(),
         version: inst.version,
-        params: inst
-            .params
+        params: keyed
             .iter()
             .map(|(k, v)| (k.clone(), display_value(v)))
             .collect(),
@@ -356,7 +356,10 @@ mod tests {
             points: vec![],
             plan_key: [0; 32],
             resources: Default::default(),
+            gpus: 0,
+            time_limit: None,
             external: Vec::new(),
+            unkeyed: Vec::new(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The run layout (docs/design.md §7): `runs/<name>/results.json`,
-//! `points/<id>/<stage>/<file>` for published files, a gather stage's published files directly
+//! `points/<id>-<slug>/<stage>/<file>` for published files (the slug names the point's
+//! values, `crate::point_name`), a gather stage's published files directly
 //! in `runs/<name>/`, `events.jsonl` (written by [`crate::events::JsonlLog`]) and
 //! `.synface-published.json`, the list of what synface wrote there ([`published`]): a run
 //! removes only its own stale files. Every file is written atomically. Also where a runs
@@ -7,7 +8,7 @@
 
 pub mod published;
 mod runs_dir;
-mod temps;
+pub(crate) mod temps;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -161,6 +162,11 @@ fn planned_copies<'a>(
     outcomes: &'a [Outcome],
 ) -> Vec<Publication<'a>> {
     let mut out = Vec::new();
+    let folders: BTreeMap<&str, String> = plan
+        .points
+        .iter()
+        .map(|p| (p.id.as_str(), p.dir_name()))
+        .collect();
     for (inst, outcome) in plan.instances.iter().zip(outcomes) {
         let Some(m) = outcome.manifest() else {
             continue;
@@ -173,7 +179,11 @@ fn planned_copies<'a>(
             } else {
                 inst.points
                     .iter()
-                    .map(|p| (point_file(p, &inst.stage, &file), Some(p.clone())))
+                    .map(|p| {
+                        let folder = folders.get(p.as_str()).cloned();
+                        let folder = folder.unwrap_or_else(|| safe_name(p));
+                        (point_file(&folder, &inst.stage, &file), Some(p.clone()))
+                    })
                     .collect()
             };
             out.push(Publication {
@@ -186,9 +196,10 @@ fn planned_copies<'a>(
     out
 }
 
-/// `points/<point>/<stage>/<file>`, relative to the run directory.
-fn point_file(point: &str, stage: &str, file: &str) -> String {
-    format!("points/{}/{}/{file}", safe_name(point), safe_name(stage))
+/// `points/<folder>/<stage>/<file>`, relative to the run directory; the folder is the
+/// point's `<id>-<slug>` ([`crate::plan::Point::dir_name`], already file-system safe).
+fn point_file(folder: &str, stage: &str, file: &str) -> String {
+    format!("points/{folder}/{}/{file}", safe_name(stage))
 }
 
 /// The published list of this run: its copies, `results.json`, `events.jsonl`, and the old

@@ -17,6 +17,8 @@ pub struct ParamSpec {
     pub default: Option<toml::Value>,
     /// Type check of a value: `Err(reason)` when it does not deserialize into the field type.
     pub check: fn(&toml::Value) -> Result<(), String>,
+    /// Range, choices, shape and key membership (`=> rule` in [`stage_params!`]).
+    pub rule: crate::param_rule::ParamRule,
 }
 
 impl std::fmt::Debug for ParamSpec {
@@ -25,6 +27,7 @@ impl std::fmt::Debug for ParamSpec {
             .field("name", &self.name)
             .field("ty", &self.ty)
             .field("default", &self.default)
+            .field("rule", &self.rule)
             .finish()
     }
 }
@@ -55,7 +58,9 @@ pub fn decode<P: serde::de::DeserializeOwned>(t: &ParamTable) -> Result<P, Strin
         .map_err(|e| e.to_string())
 }
 
-/// Declare a stage's parameter struct and its schema at once:
+/// Declare a stage's parameter struct and its schema at once. A field may end in
+/// `=> rule`, a [`ParamRule`](crate::param_rule::ParamRule) the planner checks and
+/// `synface kinds` documents:
 ///
 /// ```
 /// synface_engine::stage_params! {
@@ -64,7 +69,7 @@ pub fn decode<P: serde::de::DeserializeOwned>(t: &ParamTable) -> Result<P, Strin
 ///         /// number of things (required)
 ///         n: u32,
 ///         /// scale factor
-///         scale: f64 = 1.0,
+///         scale: f64 = 1.0 => synface_engine::param_rule::ParamRule::above(0.0),
 ///     }
 /// }
 /// use synface_engine::ParamsSchema;
@@ -75,7 +80,8 @@ macro_rules! stage_params {
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $( $(#[doc = $doc:literal])* $field:ident : $ty:ty $(= $default:expr)? ),* $(,)?
+            $( $(#[doc = $doc:literal])* $field:ident : $ty:ty $(= $default:expr)?
+                $(=> $rule:expr)? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -92,6 +98,7 @@ macro_rules! stage_params {
                     ty: stringify!($ty),
                     default: $crate::__param_default!($ty $(, $default)?),
                     check: $crate::params::check_as::<$ty>,
+                    rule: $crate::__param_rule!($($rule)?),
                 } ),* ]
             }
         }
@@ -106,6 +113,17 @@ macro_rules! __param_default {
     };
     ($ty:ty, $default:expr) => {
         Some($crate::params::to_value::<$ty>(&($default).into()))
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __param_rule {
+    () => {
+        $crate::param_rule::ParamRule::NONE
+    };
+    ($rule:expr) => {
+        $rule
     };
 }
 

@@ -37,9 +37,34 @@ pub struct Instance {
     pub points: Vec<String>,
     /// Structural identity (kind, version, params, seed, input plan keys): equal => same work.
     pub plan_key: [u8; 32],
+    /// What the instance needs: its kind's declaration with the stage's `resources = { .. }`
+    /// overrides applied (docs/design.md §5).
     pub resources: Resources,
+    /// GPUs a Slurm job requests (`--gres=gpu:N`); locally, > 0 means "use one if free".
+    pub gpus: usize,
+    /// The stage's Slurm time limit (`resources.time`), if set.
+    pub time_limit: Option<String>,
     /// Files and folders outside the cache that the instance reads (hashed into its key).
     pub external: Vec<ExternalInput>,
+    /// Parameters left out of the plan and cache keys (declared `not_in_key`: they change
+    /// no output, e.g. `train`'s `checkpoint_every`).
+    pub unkeyed: Vec<String>,
+}
+
+impl Instance {
+    /// The parameters that enter the keys: all but [`Instance::unkeyed`].
+    pub fn keyed_params(&self) -> ParamTable {
+        keyed(&self.params, &self.unkeyed)
+    }
+}
+
+/// `params` without the names in `unkeyed`.
+pub fn keyed(params: &ParamTable, unkeyed: &[String]) -> ParamTable {
+    params
+        .iter()
+        .filter(|(k, _)| !unkeyed.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A validated, expanded pipeline.

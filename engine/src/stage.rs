@@ -285,6 +285,15 @@ pub trait Stage: Send + Sync {
     fn check_inputs(&self, _params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Vec<ParamIssue> {
         Vec::new()
     }
+    /// The instance's expected work, peak memory and output size, from its params and its
+    /// inputs' facts (`synface plan --estimate`). Default: unknown.
+    fn estimate(
+        &self,
+        _params: &ParamTable,
+        _inputs: &[(&str, &Facts)],
+    ) -> crate::estimate::Estimate {
+        crate::estimate::Estimate::default()
+    }
     /// Files and folders outside the cache that `run` reads, by the parameter naming them.
     /// The engine hashes them by content into the cache key ([`crate::inputs`]), so a
     /// changed input folder is never served from the cache.

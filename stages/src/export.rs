@@ -1,5 +1,8 @@
 //! Exporting a dataset artifact for other tools: an image folder (`DIR/<identity>/<n>.png` +
-//! `labels.csv` with `image,id_a,id_b,phi`) or a single safetensors file. These functions
+//! `labels.csv` with `image,id_a,id_b,phi`) or a single safetensors file. Numeric identity
+//! folders and image numbers are zero-padded to a common width, so the sorted folder order
+//! (torchvision's `ImageFolder` class index) is the dataset's class order and agrees with
+//! `labels.csv`; CSV fields are quoted when they hold a comma, quote or line break. These functions
 //! write (and overwrite) exactly those files and nothing else; whether a non-empty target may
 //! be written at all is the caller's decision (`synface export --force`).
 
@@ -8,14 +11,37 @@ use std::path::Path;
 
 use crate::dataset::Dataset;
 
-fn class_name(ds: &Dataset, label: i64) -> String {
+/// Digits of the largest numeric class name (identity id, or class index), for zero padding.
+fn id_width(ds: &Dataset) -> usize {
+    let largest = ds
+        .info
+        .identity_ids
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(ds.info.num_classes.saturating_sub(1) as u64);
+    largest.to_string().len()
+}
+
+fn class_name(ds: &Dataset, label: i64, width: usize) -> String {
     let i = label as usize;
     if let Some(id) = ds.info.identity_ids.get(i) {
-        id.to_string()
+        format!("{id:0width$}")
     } else if let Some(n) = ds.info.class_names.get(i) {
         n.clone()
     } else {
-        label.to_string()
+        format!("{label:0width$}")
+    }
+}
+
+/// One CSV field (RFC 4180): quoted, with quotes doubled, when it holds `,`, `"` or a line
+/// break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
     }
 }
 
@@ -49,13 +75,16 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
     writeln!(csv, "image,id_a,id_b,phi")?;
     let mut counts: Vec<usize> = vec![0; ds.info.num_classes];
     let (w, h) = (ds.info.width as u32, ds.info.height as u32);
+    let width = id_width(ds);
+    let per_class = ds.by_class().iter().map(Vec::len).max().unwrap_or(1);
+    let n_width = per_class.saturating_sub(1).to_string().len();
     for i in 0..ds.len() {
         let la = ds.label_a[i];
-        let name = dir_name(&class_name(ds, la));
+        let name = dir_name(&class_name(ds, la, width));
         let n = counts[la as usize];
         counts[la as usize] += 1;
         std::fs::create_dir_all(dir.join(&name))?;
-        let rel = format!("{name}/{n}.png");
+        let rel = format!("{name}/{n:0n_width$}.png");
         image::save_buffer(
             dir.join(&rel),
             ds.image(i),
@@ -64,13 +93,10 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
             image::ExtendedColorType::Rgb8,
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-        writeln!(
-            csv,
-            "{rel},{},{},{}",
-            name,
-            dir_name(&class_name(ds, ds.label_b[i])),
-            ds.phi[i]
-        )?;
+        let id_b = dir_name(&class_name(ds, ds.label_b[i], width));
+        let fields = [rel, name, id_b, ds.phi[i].to_string()];
+        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        writeln!(csv, "{}", row.join(","))?;
     }
     csv.flush()
 }
@@ -123,6 +149,42 @@ mod tests {
         assert!(csv.contains("40/1.png,40,41,0.25"));
         write_safetensors(&ds, &dir.path().join("d.safetensors")).unwrap();
         assert!(dir.path().join("d.safetensors").exists());
+    }
+
+    #[test]
+    fn imagefolder_names_sort_like_labels_and_csv_is_quoted() {
+        let s = 2;
+        let ds = Dataset {
+            info: DatasetInfo {
+                domain: Domain::Synthetic,
+                num_classes: 3,
+                height: s,
+                width: s,
+                class_names: vec![],
+                identity_ids: vec![9, 10, 100],
+                sources: vec![],
+            },
+            images: vec![0; 3 * s * s * 3],
+            label_a: vec![0, 1, 2],
+            label_b: vec![1, 1, 2],
+            phi: vec![0.5, 1.0, 1.0],
+            landmarks: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_imagefolder(&ds, dir.path()).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
+        assert!(csv.contains("009/0.png,009,010,0.5"), "{csv}");
+        let mut folders: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        folders.sort();
+        assert_eq!(folders, ["009", "010", "100"], "sorted = class order");
+        assert_eq!(csv_field("Doe, Jane"), "\"Doe, Jane\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod face;
 pub mod kinds;
 pub mod memory;
 pub mod nn;
+pub mod onnx;
+pub mod provenance;
 pub mod report;
 pub mod verify;
 

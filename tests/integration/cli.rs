@@ -141,7 +141,8 @@ pub fn files(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Every file under `dir` (relative path -> bytes), except the event log.
+/// Every file under `dir` (relative path -> bytes), except the event log and the run history
+/// (`history/`: entries carry times and count runs).
 pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     assert!(dir.is_dir(), "{} is not a directory", dir.display());
     files(dir)
@@ -150,6 +151,7 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             Path::new(rel)
                 .file_name()
                 .is_some_and(|n| n != "events.jsonl")
+                && !rel.starts_with("history/")
         })
         .map(|rel| {
             let bytes = std::fs::read(dir.join(&rel)).expect("read");

@@ -83,6 +83,18 @@ fn toy_face_pipeline_is_deterministic_cached_and_exportable() {
     // Export the rendered training sets: one folder per sweep point.
     let ex = a.synface(&["export", "p.toml", "--stage", "render", "-o", "out"]);
     assert_eq!(code(&ex), 0, "{}", text(&ex));
+    let mut folders: Vec<String> = std::fs::read_dir(a.path().join("out"))
+        .expect("out/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort_by(|x, y| x[12..].cmp(&y[12..]));
+    let values: Vec<&str> = folders.iter().map(|f| &f[12..]).collect();
+    assert_eq!(
+        values,
+        ["-mixup=identity", "-mixup=none"],
+        "export folders are named by the points' values: {folders:?}"
+    );
     let labels: Vec<_> = std::fs::read_dir(a.path().join("out"))
         .expect("out/")
         .flatten()

@@ -106,7 +106,8 @@ fn dropped(sb: &Sandbox, before: &[String]) -> String {
         .collect();
     let gone: Vec<&String> = before
         .iter()
-        .filter(|p| !now.contains(&p.as_str()))
+        // folders are `<id>-<values>`
+        .filter(|p| !now.contains(&p.split('-').next().unwrap_or_default()))
         .collect();
     assert_eq!(gone.len(), 1, "{before:?} -> {now:?}");
     gone[0].clone()

@@ -16,6 +16,7 @@
 
 mod blobs;
 mod checkpoint;
+mod commit;
 mod files;
 mod gc;
 mod index;
@@ -23,6 +24,7 @@ mod last;
 mod lock;
 mod manifest;
 pub mod marker;
+mod shared;
 mod view;
 
 use std::fs;
@@ -32,11 +34,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use blobs::{hash, hex, parse_hex, write_atomic, BlobStore, Digest};
-pub use checkpoint::KeyCheckpoints;
+pub use blobs::{fsync_dir, hash, hex, parse_hex, write_atomic, BlobStore, Digest};
+pub use checkpoint::{FileCheckpoints, KeyCheckpoints};
 pub use gc::{GcOptions, GcReport};
 pub use index::{InFlight, IndexError};
 pub use manifest::{artifact_digest, digest_of, ActionManifest, OutputEntry, RunRecord, Timings};
+pub use shared::SharedCache;
 pub use view::{CacheRead, CacheView};
 
 use crate::stage::Artifact;
@@ -412,48 +415,40 @@ impl Cache {
         artifact: &Artifact,
         run_secs: f64,
     ) -> Result<ActionManifest, CacheError> {
-        let start = std::time::Instant::now();
-        let mut outputs = Vec::with_capacity(artifact.files.len());
-        let mut digests = Vec::with_capacity(artifact.files.len());
-        for (name, bytes) in &artifact.files {
-            let d = self
-                .blobs
-                .put(bytes)
-                .map_err(|e| CacheError::io(&self.dir.join("blobs"), e))?;
-            self.stats
-                .bytes_written
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            digests.push((name.as_str(), d));
-            outputs.push(OutputEntry {
-                name: name.clone(),
-                digest: hex(&d),
-                size: bytes.len() as u64,
-                published: artifact.published.contains(name),
-            });
-        }
-        let m = ActionManifest {
-            key: hex(key),
-            stage: stage.to_string(),
-            kind: kind.to_string(),
-            components,
-            outputs,
-            artifact_digest: hex(&artifact_digest(digests.iter().map(|(n, d)| (*n, d)))),
-            metrics: artifact.metrics(),
-            timings: Timings {
+        let (m, written) = commit::write_action(
+            &self.dir,
+            &self.blobs,
+            &self.dir.join("tmp"),
+            commit::Commit {
+                key,
+                stage,
+                kind,
+                components,
+                artifact,
                 run_secs,
-                commit_secs: start.elapsed().as_secs_f64(),
             },
-            created: now_secs(),
-        };
-        let file = self.action_file(key);
-        let json = serde_json::to_vec_pretty(&m).expect("manifests always serialise");
-        write_atomic(&self.dir.join("tmp"), &file, &json).map_err(|e| CacheError::io(&file, e))?;
+        )?;
+        self.stats
+            .bytes_written
+            .fetch_add(written, Ordering::Relaxed);
         self.index.commit_action(key, &m)?;
-        let ck = self.dir.join("checkpoints").join(hex(key));
-        if ck.exists() {
-            fs::remove_dir_all(&ck).map_err(|e| CacheError::io(&ck, e))?;
-        }
+        commit::drop_checkpoint(&self.dir, key)?;
         Ok(m)
+    }
+
+    /// Index an action a worker process committed into the shared cache (Slurm executor,
+    /// docs/design.md §5): its manifest file must parse and every blob it lists must verify.
+    /// Returns the manifest, or `None` when the entry is missing or not whole.
+    pub fn adopt(&self, key: &Digest) -> Result<Option<ActionManifest>, CacheError> {
+        let Some(m) = commit::whole_manifest(&self.dir, &self.blobs, key, true)? else {
+            return Ok(None);
+        };
+        self.stats
+            .bytes_written
+            .fetch_add(m.total_size(), Ordering::Relaxed);
+        self.index.commit_action(key, &m)?;
+        commit::drop_checkpoint(&self.dir, key)?;
+        Ok(Some(m))
     }
 
     /// The checkpoint store of one key.
@@ -461,9 +456,13 @@ impl Cache {
         KeyCheckpoints { cache: self, key }
     }
 
-    /// The latest checkpoint step recorded for `key`, if any.
+    /// The latest checkpoint step recorded for `key`, if any: the index's, else the step in
+    /// the checkpoint file's header (a Slurm worker saves checkpoints without the index).
     pub fn checkpoint_step(&self, key: &Digest) -> Result<Option<u64>, CacheError> {
-        Ok(self.index.checkpoint(key)?)
+        match self.index.checkpoint(key)? {
+            Some(s) => Ok(Some(s)),
+            None => Ok(checkpoint::file_step(&self.dir, key)),
+        }
     }
 
     /// Record that this process is computing `key`.

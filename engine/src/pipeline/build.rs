@@ -1,8 +1,9 @@
 //! Instance building: every stage at every sweep point, with resolved params, a derived seed
 //! and its producers' instances, deduplicated by plan key (one instance serves every point
 //! whose work is identical). Gather stages get one instance over all points. Runs each
-//! distinct instance's plan-time `check`, and `check_inputs` against the facts its
-//! producers' outputs are known by (`Stage::output_facts`, e.g. an image size).
+//! distinct instance's declared rules (`param_rule`), its plan-time `check`, and
+//! `check_inputs` against the facts its producers' outputs are known by
+//! (`Stage::output_facts`, e.g. an image size).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -115,7 +116,8 @@ impl Builder<'_> {
             .flat_map(|(port, ids)| ids.iter().map(move |&j| (port.as_str(), &self.facts[j])))
             .collect();
         let facts = st.stage.output_facts(&inst.params, &inputs);
-        let mut issues = st.stage.check(&inst.params);
+        let mut issues = crate::param_rule::rule_issues(&st.stage.params(), &inst.params);
+        issues.extend(st.stage.check(&inst.params));
         issues.extend(st.stage.check_inputs(&inst.params, &inputs));
         (facts, issues)
     }
@@ -147,11 +149,12 @@ impl Builder<'_> {
                 )
             })
             .collect();
+        let unkeyed = crate::param_rule::unkeyed(&st.stage.params());
         let key = match crate::keys::plan_key(
             &st.name,
             st.stage.kind(),
             st.stage.version(),
-            &params,
+            &crate::plan::keyed(&params, &unkeyed),
             seed,
             &input_keys,
         ) {
@@ -174,12 +177,16 @@ impl Builder<'_> {
             None => self.sweep.points.iter().map(|p| p.id.clone()).collect(),
         };
         let id = self.instances.len();
+        let (resources, gpus) = st.resources.apply(st.stage.resources(&params));
         self.instances.push(Instance {
             stage: st.name.clone(),
             kind: st.stage.kind().to_string(),
             version: st.stage.version(),
-            resources: st.stage.resources(&params),
+            resources,
+            gpus,
+            time_limit: st.resources.time.clone(),
             external: st.stage.external_inputs(&params),
+            unkeyed,
             params,
             seed,
             inputs,

@@ -1,13 +1,14 @@
 //! Pipeline files -> validated, expanded [`Plan`]: parsing with positions (`tree`), `--set`
 //! overrides (`overrides`), the file's structure (`model`), `${axis}` templates (`template`),
-//! registry checks and the stage graph (`validate`), sweep expansion (`sweep`) and instance
-//! building (`build`). Every problem found is reported at once as [`Diagnostics`].
+//! registry checks and the stage graph (`validate`), sweep expansion (`sweep`), per-stage
+//! resource overrides (`resources`) and instance building (`build`). Every problem found is reported at once as [`Diagnostics`].
 //!
 //! The file format is documented for users in `docs/pipelines.md`.
 
 mod build;
 mod model;
 mod overrides;
+mod resources;
 mod sweep;
 mod template;
 mod tree;
@@ -21,6 +22,7 @@ use crate::registry::Registry;
 
 pub use build::derive_seed;
 pub use model::REPLICATE_AXIS;
+pub use resources::is_slurm_time;
 
 /// Read `path` and plan it (see [`plan_from_str`]). The file is read through
 /// [`read_source`], so a huge or endless file fails at [`MAX_PIPELINE_BYTES`].

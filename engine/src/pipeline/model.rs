@@ -2,6 +2,7 @@
 //! `[sweep]` (axes, `seeds`, `zip`, `exclude`, `product`, `[[sweep.arm]]`) and `[stages.*]`
 //! tables. Structural problems become diagnostics; nothing here knows the stage registry.
 
+use super::resources::Overrides;
 use super::tree::{Entry, Loc, Node, Sources, Val};
 use crate::diag::did_you_mean;
 
@@ -11,7 +12,7 @@ pub const REPLICATE_AXIS: &str = "seed";
 /// Keys of `[sweep]` that are not axes.
 const SWEEP_KEYS: [&str; 5] = ["seeds", "zip", "exclude", "arm", "product"];
 /// Keys of a stage table that are not parameters.
-pub(crate) const STAGE_KEYS: [&str; 4] = ["kind", "input", "inputs", "seed"];
+pub(crate) const STAGE_KEYS: [&str; 5] = ["kind", "input", "inputs", "seed", "resources"];
 
 pub(crate) struct Def {
     pub name: String,
@@ -60,6 +61,8 @@ pub(crate) struct StageDef {
     /// `inputs = { port = "stage" }`: (port, port loc, producer, producer loc).
     pub inputs: Vec<(String, Loc, String, Loc)>,
     pub seed: Option<u64>,
+    /// `resources = { .. }`: overrides of the kind's declared resources.
+    pub resources: Overrides,
     pub params: Vec<Entry>,
 }
 
@@ -494,6 +497,7 @@ fn stage_defs(e: &Entry, srcs: &mut Sources) -> Vec<StageDef> {
             input: None,
             inputs: Vec::new(),
             seed: None,
+            resources: Overrides::default(),
             params: Vec::new(),
         };
         for f in fields {
@@ -518,6 +522,7 @@ fn stage_defs(e: &Entry, srcs: &mut Sources) -> Vec<StageDef> {
                     }
                 }
                 ("seed", _) => st.seed = get_u64(&f.node, "a stage's `seed`", srcs),
+                ("resources", _) => st.resources = super::resources::parse(f, srcs),
                 ("kind" | "input" | "inputs", _) => {
                     let want = if f.key == "inputs" {
                         "a table `{ port = \"stage\" }`"

@@ -32,6 +32,8 @@ pub(crate) struct Bound {
     /// Axes (indices into the axis list) any parameter refers to.
     pub refs: Vec<usize>,
     pub seed: Option<u64>,
+    /// Overrides of the kind's declared resources (`resources = { .. }`).
+    pub resources: super::resources::Overrides,
     /// (port, producing stage index, gather), in the kind's port order.
     pub ports: Vec<(String, usize, bool)>,
     pub gather: bool,
@@ -266,6 +268,7 @@ fn bind(
         params,
         refs,
         seed: s.seed,
+        resources: s.resources.clone(),
         ports: bound_ports,
         gather,
     })

@@ -1,8 +1,11 @@
-//! The scheduler (docs/design.md §5): a dispatcher (the calling thread) owns the ready queue and
-//! the resource accounts; worker threads run stage instances and report back over a channel.
-//! Before running an instance its cache key is computed from its inputs' content digests; a
-//! verified hit is used instead of running. A failure skips only its dependents.
+//! The scheduler (docs/design.md §5): a dispatcher (the calling thread) owns the ready queue;
+//! an [`Executor`] runs stage instances and reports back: the local one on worker threads under
+//! resource accounts, the Slurm one as jobs ([`crate::slurm`]). Before running an instance its
+//! cache key is computed from its inputs' content digests; a verified hit is used instead of
+//! running. A failure skips only its dependents.
 
+mod executor;
+mod local;
 mod preview;
 mod resources;
 mod worker;
@@ -10,18 +13,18 @@ mod worker;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, RecvTimeoutError};
-
+pub use executor::{Executor, JobError, Msg, Peaks, Placement, Task};
 pub use preview::{preview, PreviewRow, PreviewStatus};
 pub use resources::{Accounts, Grant};
+pub use worker::{execute, Env, Store};
 
 use crate::cache::{hex, ActionManifest, Cache, Digest};
 use crate::events::{Event, EventSink, RunStats};
 use crate::gpu::GpuInfo;
 use crate::plan::{Instance, InstanceId, Plan};
 use crate::registry::Registry;
+use crate::slurm::{SlurmExecutor, SlurmOptions};
 use crate::stage::CancelToken;
-use worker::{Env, Job, JobError, Msg};
 
 /// Computes an instance's cache key and its components (as JSON, stored in the manifest)
 /// from the content digests of its inputs, by port. In production: `keys::cache_key`.
@@ -40,6 +43,8 @@ pub struct SchedOptions {
     pub fail_fast: bool,
     /// Stage names whose instances rerun even when cached.
     pub force: BTreeSet<String>,
+    /// Run instances as Slurm jobs over the shared cache instead of on local threads.
+    pub slurm: Option<SlurmOptions>,
 }
 
 impl Default for SchedOptions {
@@ -52,6 +57,7 @@ impl Default for SchedOptions {
             mem_mb: 0,
             fail_fast: false,
             force: BTreeSet::new(),
+            slurm: None,
         }
     }
 }
@@ -120,9 +126,10 @@ struct Dispatcher<'a> {
     /// The instance that owns each key in this run; others with the same key wait for it.
     owner: HashMap<Digest, InstanceId>,
     key_waiters: HashMap<Digest, Vec<InstanceId>>,
-    running: HashMap<InstanceId, (Digest, Grant)>,
-    accounts: Accounts,
+    running: HashMap<InstanceId, Digest>,
     io_fault: Option<String>,
+    /// `--fail-fast` saw a failure: stop the executor.
+    stop_requested: bool,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -256,18 +263,171 @@ impl<'a> Dispatcher<'a> {
     }
 }
 
-/// Run `plan`: every instance is either a verified cache hit, run and committed, failed,
-/// skipped (an upstream failed) or cancelled. `cancel` is the external (Ctrl-C) token.
-pub fn run(
-    plan: &Plan,
-    registry: &Registry,
-    cache: &Cache,
-    keyer: &KeyFn,
-    opts: &SchedOptions,
-    events: &dyn EventSink,
-    cancel: &CancelToken,
-) -> RunReport {
-    let start = Instant::now();
+impl Dispatcher<'_> {
+    /// Offer every runnable instance to the executor, in plan order.
+    fn start_runnable(&mut self, ex: &mut dyn Executor) {
+        let candidates: Vec<InstanceId> = self.runnable.keys().copied().collect();
+        for i in candidates {
+            let (key, components) = self.runnable.remove(&i).expect("candidate is runnable");
+            let inst = self.inst(i);
+            let inputs = inst
+                .inputs
+                .iter()
+                .map(|(port, ids)| {
+                    let ms = ids
+                        .iter()
+                        .map(|j| {
+                            let m = self.outcomes[*j].manifest().cloned();
+                            (*j, m.expect("inputs are complete"))
+                        })
+                        .collect();
+                    (port.clone(), ms)
+                })
+                .collect();
+            let task = Task {
+                id: i,
+                key,
+                components,
+                inputs,
+            };
+            match ex.start(task) {
+                Ok(place) => {
+                    self.events.event(&Event::Started {
+                        id: i,
+                        stage: inst.stage.clone(),
+                        points: inst.points.clone(),
+                        key: hex(&key),
+                        device: place.device,
+                        threads: place.threads,
+                        resume_from: self.cache.checkpoint_step(&key).ok().flatten(),
+                    });
+                    self.running.insert(i, key);
+                }
+                Err(task) => {
+                    self.runnable.insert(i, (task.key, task.components));
+                }
+            }
+        }
+        ex.flush();
+    }
+
+    /// Handle one message of the executor.
+    fn on_msg(&mut self, msg: Msg, ready: &mut VecDeque<InstanceId>) {
+        match msg {
+            Msg::Progress {
+                id,
+                done,
+                total,
+                unit,
+                message,
+            } => self.events.event(&Event::Progress {
+                id,
+                stage: self.inst(id).stage.clone(),
+                done,
+                total,
+                unit,
+                message,
+            }),
+            Msg::Done { id, result } => self.done(id, result, ready),
+        }
+    }
+
+    fn done(
+        &mut self,
+        id: InstanceId,
+        result: Result<ActionManifest, JobError>,
+        ready: &mut VecDeque<InstanceId>,
+    ) {
+        let Some(key) = self.running.remove(&id) else {
+            return;
+        };
+        let stage = self.inst(id).stage.clone();
+        match result {
+            Ok(manifest) => {
+                self.events.event(&Event::Finished {
+                    id,
+                    stage,
+                    key: hex(&key),
+                    secs: manifest.timings.run_secs,
+                });
+                self.outcomes[id] = Outcome::Ran { key, manifest };
+                self.completed(id, ready);
+                self.drain_ready(ready);
+            }
+            Err(JobError::Cancelled) => {
+                self.events.event(&Event::Cancelled { id, stage });
+                self.outcomes[id] = Outcome::Cancelled;
+            }
+            Err(e) => {
+                let error = match e {
+                    JobError::Cache(e) => {
+                        self.io_fault.get_or_insert_with(|| e.to_string());
+                        format!("cache: {e}")
+                    }
+                    JobError::Failed(m) => m,
+                    JobError::Cancelled => unreachable!("handled above"),
+                };
+                self.fail(id, error);
+                self.stop_requested |= self.opts.fail_fast;
+            }
+        }
+    }
+
+    /// Run until nothing is running and nothing more can start.
+    fn drive(&mut self, ex: &mut dyn Executor, cancel: &CancelToken) {
+        let mut ready = VecDeque::new();
+        let mut stopped = false;
+        loop {
+            if !stopped && (cancel.is_cancelled() || self.stop_requested) {
+                ex.stop();
+                stopped = true;
+            }
+            if !stopped {
+                self.start_runnable(ex);
+            }
+            if self.running.is_empty() {
+                break;
+            }
+            if let Some(msg) = ex.next(Duration::from_millis(50)) {
+                self.on_msg(msg, &mut ready);
+            }
+        }
+    }
+
+    /// Count the outcomes (and mark what never ran cancelled).
+    fn finish(&mut self, start: Instant, peaks: Peaks) -> RunStats {
+        for i in 0..self.outcomes.len() {
+            if self.outcomes[i] == Outcome::Pending {
+                self.events.event(&Event::Cancelled {
+                    id: i,
+                    stage: self.inst(i).stage.clone(),
+                });
+                self.outcomes[i] = Outcome::Cancelled;
+            }
+        }
+        let mut stats = RunStats {
+            secs: start.elapsed().as_secs_f64(),
+            peak_threads: peaks.threads,
+            peak_gpus: peaks.gpus,
+            peak_mem_mb: peaks.mem_mb,
+            cache: self.cache.stats(),
+            ..RunStats::default()
+        };
+        for o in &self.outcomes {
+            match o {
+                Outcome::Ran { .. } => stats.ran += 1,
+                Outcome::Cached { .. } => stats.cached += 1,
+                Outcome::Failed { .. } => stats.failed += 1,
+                Outcome::Skipped { .. } => stats.skipped += 1,
+                Outcome::Cancelled | Outcome::Pending => stats.cancelled += 1,
+            }
+        }
+        stats
+    }
+}
+
+/// Consumers and producer counts of every instance.
+fn graph(plan: &Plan) -> (Vec<Vec<InstanceId>>, Vec<usize>) {
     let n = plan.instances.len();
     let mut consumers = vec![Vec::new(); n];
     let mut waiting = vec![0; n];
@@ -282,6 +442,24 @@ pub fn run(
             consumers[d].push(i);
         }
     }
+    (consumers, waiting)
+}
+
+/// Run `plan`: every instance is either a verified cache hit, run and committed, failed,
+/// skipped (an upstream failed) or cancelled. `cancel` is the external (Ctrl-C) token.
+/// Instances run on local threads, or as Slurm jobs when `opts.slurm` is set.
+pub fn run(
+    plan: &Plan,
+    registry: &Registry,
+    cache: &Cache,
+    keyer: &KeyFn,
+    opts: &SchedOptions,
+    events: &dyn EventSink,
+    cancel: &CancelToken,
+) -> RunReport {
+    let start = Instant::now();
+    let n = plan.instances.len();
+    let (consumers, waiting) = graph(plan);
     events.event(&Event::Planned {
         pipeline: plan.name.clone(),
         instances: n,
@@ -300,160 +478,32 @@ pub fn run(
         owner: HashMap::new(),
         key_waiters: HashMap::new(),
         running: HashMap::new(),
-        accounts: Accounts::new(opts.jobs, opts.gpus, opts.mem_mb),
         io_fault: None,
+        stop_requested: false,
     };
-    let env = Env {
-        plan,
-        registry,
-        cache,
-        stop: CancelToken::new(),
-    };
-    let (tx, rx) = unbounded::<Msg>();
     let mut ready: VecDeque<InstanceId> = (0..n).filter(|&i| d.waiting[i] == 0).collect();
     d.drain_ready(&mut ready);
-    std::thread::scope(|scope| loop {
-        if cancel.is_cancelled() && !env.stop.is_cancelled() {
-            env.stop.cancel();
+    let peaks = match &opts.slurm {
+        Some(so) => {
+            let mut ex = SlurmExecutor::new(so, plan, cache, opts.jobs);
+            d.drive(&mut ex, cancel);
+            ex.peaks()
         }
-        if !env.stop.is_cancelled() {
-            let candidates: Vec<InstanceId> = d.runnable.keys().copied().collect();
-            for i in candidates {
-                let Some(grant) = d.accounts.try_grant(&plan.instances[i].resources) else {
-                    continue;
-                };
-                let (key, components) = d.runnable.remove(&i).expect("candidate is runnable");
-                let inst = &plan.instances[i];
-                let inputs = inst
-                    .inputs
-                    .iter()
-                    .map(|(port, ids)| {
-                        let ms = ids
-                            .iter()
-                            .map(|j| {
-                                (
-                                    *j,
-                                    d.outcomes[*j]
-                                        .manifest()
-                                        .cloned()
-                                        .expect("inputs are complete"),
-                                )
-                            })
-                            .collect();
-                        (port.clone(), ms)
-                    })
-                    .collect();
-                events.event(&Event::Started {
-                    id: i,
-                    stage: inst.stage.clone(),
-                    points: inst.points.clone(),
-                    key: hex(&key),
-                    device: grant.device,
-                    threads: grant.threads,
-                    resume_from: cache.checkpoint_step(&key).ok().flatten(),
-                });
-                d.running.insert(i, (key, grant));
-                let job = Job {
-                    id: i,
-                    key,
-                    components,
-                    grant,
-                    inputs,
-                };
-                let (env, tx) = (&env, tx.clone());
-                scope.spawn(move || {
-                    let result = worker::execute(env, &job, &tx);
-                    let _ = tx.send(Msg::Done { id: job.id, result });
-                });
-            }
+        None => {
+            let env = Env {
+                plan,
+                registry,
+                store: cache,
+                stop: CancelToken::new(),
+            };
+            std::thread::scope(|scope| {
+                let mut ex = local::LocalExecutor::new(scope, &env, opts);
+                d.drive(&mut ex, cancel);
+                ex.peaks()
+            })
         }
-        if d.running.is_empty() {
-            break;
-        }
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Msg::Progress {
-                id,
-                done,
-                total,
-                unit,
-                message,
-            }) => {
-                let stage = plan.instances[id].stage.clone();
-                events.event(&Event::Progress {
-                    id,
-                    stage,
-                    done,
-                    total,
-                    unit,
-                    message,
-                });
-            }
-            Ok(Msg::Done { id, result }) => {
-                let (key, grant) = d.running.remove(&id).expect("a running instance finished");
-                d.accounts.release(&grant);
-                let stage = plan.instances[id].stage.clone();
-                match result {
-                    Ok(manifest) => {
-                        events.event(&Event::Finished {
-                            id,
-                            stage,
-                            key: hex(&key),
-                            secs: manifest.timings.run_secs,
-                        });
-                        d.outcomes[id] = Outcome::Ran { key, manifest };
-                        d.completed(id, &mut ready);
-                        d.drain_ready(&mut ready);
-                    }
-                    Err(JobError::Cancelled) => {
-                        events.event(&Event::Cancelled { id, stage });
-                        d.outcomes[id] = Outcome::Cancelled;
-                    }
-                    Err(e) => {
-                        let error = match e {
-                            JobError::Cache(e) => {
-                                d.io_fault.get_or_insert_with(|| e.to_string());
-                                format!("cache: {e}")
-                            }
-                            JobError::Failed(m) => m,
-                            JobError::Cancelled => unreachable!("handled above"),
-                        };
-                        d.fail(id, error);
-                        if opts.fail_fast {
-                            env.stop.cancel();
-                        }
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-    });
-    for i in 0..n {
-        if d.outcomes[i] == Outcome::Pending {
-            events.event(&Event::Cancelled {
-                id: i,
-                stage: plan.instances[i].stage.clone(),
-            });
-            d.outcomes[i] = Outcome::Cancelled;
-        }
-    }
-    let mut stats = RunStats {
-        secs: start.elapsed().as_secs_f64(),
-        peak_threads: d.accounts.peak_threads,
-        peak_gpus: d.accounts.peak_gpus,
-        peak_mem_mb: d.accounts.peak_mem_mb,
-        cache: cache.stats(),
-        ..RunStats::default()
     };
-    for o in &d.outcomes {
-        match o {
-            Outcome::Ran { .. } => stats.ran += 1,
-            Outcome::Cached { .. } => stats.cached += 1,
-            Outcome::Failed { .. } => stats.failed += 1,
-            Outcome::Skipped { .. } => stats.skipped += 1,
-            Outcome::Cancelled | Outcome::Pending => stats.cancelled += 1,
-        }
-    }
+    let stats = d.finish(start, peaks);
     events.event(&Event::RunFinished {
         stats: stats.clone(),
     });

@@ -123,7 +123,10 @@ impl Builder {
             points: vec!["p1".into()],
             plan_key,
             resources,
+            gpus: usize::from(resources.gpu),
+            time_limit: None,
             external: Vec::new(),
+            unkeyed: Vec::new(),
         });
         self.plan.instances.len() - 1
     }

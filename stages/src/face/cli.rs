@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::latent::{mix_identity, sample_latent, FaceLatent, Factor, SampleConfig};
+use super::latent::{
+    mix_identity, sample_latent, FaceLatent, Factor, SampleConfig, IDENTITY_SEED_STRIDE,
+};
 use super::render::{render_batch, RenderOptions, RenderedFace, Style};
-use super::sheet::sheet_png;
 use super::FaceError;
 use crate::dataset::{Dataset, DatasetInfo, Domain};
 
@@ -47,6 +48,9 @@ pub struct RenderOpts {
     pub expression_scale: f32,
     pub illumination_scale: f32,
     pub seed: u64,
+    /// Which people are drawn: identity `r` of the sheet is global identity
+    /// `identity_seed * 2^32 + r` (as in `sample_latents`); the CLI defaults it to `seed`.
+    pub identity_seed: u64,
     pub format: OutputFormat,
     pub out: PathBuf,
     pub style: Style,
@@ -65,6 +69,7 @@ impl Default for RenderOpts {
             expression_scale: 1.0,
             illumination_scale: 1.0,
             seed: 0,
+            identity_seed: 0,
             format: OutputFormat::Sheet,
             out: PathBuf::from("faces.png"),
             style: Style::Synthetic,
@@ -88,11 +93,14 @@ pub fn strip_latents(o: &RenderOpts) -> Vec<FaceLatent> {
     };
     let mut out = Vec::with_capacity(o.ids * o.per_id);
     let cols = o.per_id.max(1);
-    for r in 0..o.ids as u64 {
+    let first = o.identity_seed.saturating_mul(IDENTITY_SEED_STRIDE);
+    for r in (0..o.ids as u64).map(|r| first + r) {
         for c in 0..cols as u64 {
             let lat = match o.vary {
                 None => sample_latent(r, c, o.seed, &cfg),
-                Some(Factor::Identity) => FaceLatent::neutral(r * cols as u64 + c, &cfg),
+                Some(Factor::Identity) => {
+                    FaceLatent::neutral(first + (r - first) * cols as u64 + c, &cfg)
+                }
                 Some(Factor::Pose) => {
                     let mut l = FaceLatent::neutral(r, &cfg);
                     let f = if cols > 1 {
@@ -100,12 +108,13 @@ pub fn strip_latents(o: &RenderOpts) -> Vec<FaceLatent> {
                     } else {
                         0.0
                     };
-                    l.pose = [f * o.max_yaw, if r % 2 == 1 { -8.0 * f } else { 0.0 }, 0.0];
+                    let odd = (r - first) % 2 == 1;
+                    l.pose = [f * o.max_yaw, if odd { -8.0 * f } else { 0.0 }, 0.0];
                     l
                 }
                 Some(Factor::Mixup) => {
-                    let a = FaceLatent::neutral(2 * r, &cfg);
-                    let b = FaceLatent::neutral(2 * r + 1, &cfg);
+                    let a = FaceLatent::neutral(first + 2 * (r - first), &cfg);
+                    let b = FaceLatent::neutral(first + 2 * (r - first) + 1, &cfg);
                     let phi = if cols > 1 {
                         1.0 - c as f32 / (cols - 1) as f32
                     } else {
@@ -179,7 +188,10 @@ pub fn cli_render(o: &RenderOpts) -> Result<(), FaceError> {
     match o.format {
         OutputFormat::Sheet => {
             let imgs: Vec<Vec<u8>> = faces.into_iter().map(|f| f.rgb).collect();
-            let png = sheet_png(&imgs, o.size, o.ids, o.per_id)?;
+            let ids: Vec<u64> = latents.iter().map(|l| l.identity).collect();
+            let mixup = (o.vary == Some(Factor::Mixup)).then_some(o.per_id);
+            let labels = super::sheet::tile_labels(&ids, mixup);
+            let png = super::sheet::labelled_sheet_png(&imgs, o.size, o.ids, o.per_id, &labels)?;
             if let Some(dir) = o.out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }

@@ -151,6 +151,10 @@ fn normal(rng: &mut ChaCha8Rng, trunc: f32) -> f32 {
     v.clamp(-trunc, trunc)
 }
 
+/// Global identity ids of identity seed `s` start at `s * IDENTITY_SEED_STRIDE`: each identity
+/// seed is a disjoint draw of people (`sample_latents`, `synface render --identity-seed`).
+pub const IDENTITY_SEED_STRIDE: u64 = 1 << 32;
+
 /// Identity shape and albedo coefficients of global identity `id` (depends only on `id`, the
 /// model version, the truncation and the identity scales; `sample_latents` puts its
 /// `identity_seed` into the high 32 bits of `id`).

@@ -16,9 +16,11 @@ pub mod background;
 pub mod bases;
 pub mod camera;
 pub mod cli;
+pub mod hair;
 pub mod latent;
 pub mod mesh;
 pub mod model;
+pub mod overlay;
 pub mod photo;
 pub mod raster;
 pub mod render;
@@ -28,6 +30,7 @@ pub mod sheet;
 mod simd;
 mod texel8;
 pub mod texture;
+pub mod traits;
 
 pub use latent::{FaceLatent, Factor, SampleConfig};
 pub use model::FaceModel;
@@ -36,7 +39,7 @@ pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 /// Version of the procedural model (mesh, bases, latent distributions, textures). Bump on any
 /// change to what a face is: it seeds the model's random parts and is part of the latent and
 /// render stages' cache keys.
-pub const MODEL_VERSION: u32 = 2;
+pub const MODEL_VERSION: u32 = 3;
 /// Version of the renderer's arithmetic (rasterisation, shading, tone curve). Bump on any change
 /// that alters pixels but not the model: it is part of the render stage's cache key. Version 2
 /// shades once per pixel where its samples lie on one surface (version 1 shaded every sample).

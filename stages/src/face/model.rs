@@ -9,6 +9,7 @@ use super::bases::Bases;
 use super::latent::FaceLatent;
 use super::mesh::{arc_table, Mesh};
 use super::texture::{AlbedoMap, TextureLayout, TH, TW};
+use super::traits::Traits;
 use super::{N_ALBEDO, N_SHAPE};
 
 /// A box in texture space (s0, s1, t0, t1) that contains an eye.
@@ -123,13 +124,38 @@ pub struct Identity {
 
 impl Identity {
     pub fn build(model: &FaceModel, lat: &FaceLatent) -> Identity {
-        let verts = model.identity_vertices(&lat.shape);
+        let traits = Traits::derive(&lat.shape, &lat.albedo);
+        let mut verts = model.identity_vertices(&traits.effective_shape(&lat.shape));
         let landmarks = model.landmarks_3d(&verts);
-        let albedo = AlbedoMap::build(&model.layout, &lat.albedo[..N_ALBEDO]);
+        let albedo = AlbedoMap::build(&model.layout, &lat.albedo[..N_ALBEDO], &traits);
+        super::hair::grow(&model.mesh, &albedo.look, &mut verts);
         Identity {
             verts,
             albedo,
             landmarks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::latent::{sample_latent, SampleConfig};
+
+    #[test]
+    fn identity_build_ignores_expression_light_pose_and_background() {
+        // per-image factors never reach what is cached per identity (geometry with hair,
+        // albedo with its details, alignment landmarks)
+        let model = FaceModel::get();
+        let cfg = SampleConfig::default();
+        let a = sample_latent(11, 0, 1, &cfg);
+        let b = sample_latent(11, 4, 9, &cfg);
+        assert!(a.expression != b.expression && a.pose != b.pose && a.light != b.light);
+        let (ia, ib) = (Identity::build(model, &a), Identity::build(model, &b));
+        assert!(ia.verts == ib.verts && ia.albedo.texels == ib.albedo.texels);
+        assert_eq!(ia.landmarks, ib.landmarks);
+        // and a different person differs in both geometry and texture
+        let c = Identity::build(model, &sample_latent(12, 0, 1, &cfg));
+        assert!(c.verts != ia.verts && c.albedo.texels != ia.albedo.texels);
     }
 }

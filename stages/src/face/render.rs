@@ -260,7 +260,7 @@ fn render_with(
         }
     }
     let eyes = EyeState::from_expression(&lat.expression);
-    let iris = ident.albedo.look.iris;
+    let look = &ident.albedo.look;
     let detail = fx.as_ref().map_or(0.0, |f| f.skin_detail);
     let bg = model.background.field(&lat.background, size);
 
@@ -276,7 +276,7 @@ fn render_with(
             let mut alb = ident.albedo.sample(s, t);
             if in_box(&model.eye_boxes[0], s, t) || in_box(&model.eye_boxes[1], s, t) {
                 let (x, y) = model.chart_at(s, t);
-                let (c, w) = eye(x, y, &eyes, iris);
+                let (c, w) = eye(x, y, &eyes, look);
                 if w > 0.0 {
                     alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
                 }
@@ -339,6 +339,105 @@ fn to_u8(v: &[f32], out: &mut [u8]) {
     for (o, x) in out[done..n].iter_mut().zip(&v[done..n]) {
         *o = (x.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
     }
+}
+
+/// One image's mesh as a GPU-style rasteriser would draw it: what `render_with` computes
+/// before rasterising, for every vertex (the peer benchmark in `bench/render` dumps these with
+/// the `mesh_dump` example and draws them with OpenGL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PosedMesh {
+    /// Per vertex: x and y in output pixels (y down, pixel centres at +0.5) and 1 / depth;
+    /// `render_with`'s sample positions are these times `supersample` (the same bits).
+    pub screen: Vec<[f32; 3]>,
+    /// Per vertex: irradiance (r, g, b) and specular term; `render_with` lights only the
+    /// vertices of drawn triangles, with the same bits as here.
+    pub light: Vec<[f32; 4]>,
+}
+
+/// The expression, pose, alignment, projection and lighting of [`render_one`] for every vertex
+/// (the same operations; see [`PosedMesh`]). Texture coordinates are `model.mesh.st` and the
+/// triangles `model.mesh.tris`.
+pub fn posed_mesh(
+    model: &FaceModel,
+    ident: &Identity,
+    lat: &FaceLatent,
+    opts: &RenderOptions,
+    index: u64,
+) -> PosedMesh {
+    let fx = match opts.style {
+        Style::Photo => Some(PhotoFx::sample(&mut ChaCha8Rng::seed_from_u64(seed_of(
+            "synface-photo",
+            &[opts.seed, index],
+        )))),
+        Style::Synthetic => None,
+    };
+    let mut verts = ident.verts.clone();
+    for (c, basis) in lat.expression.iter().zip(&model.bases.expr) {
+        if *c != 0.0 {
+            for (i, d) in basis {
+                let v = &mut verts[*i as usize];
+                v[0] += c * d[0];
+                v[1] += c * d[1];
+                v[2] += c * d[2];
+            }
+        }
+    }
+    let rot = rotation(lat.pose[0], lat.pose[1], lat.pose[2]);
+    let place = Placement::fit(&ident.landmarks, opts.size);
+    let screen = verts
+        .iter()
+        .map(|v| place.project(pose_point(&rot, *v)))
+        .collect();
+    let mut nrm = Vec::new();
+    normals(model, &verts, &vec![true; verts.len()], &mut nrm);
+    let irr = Irradiance::new(&lat.light);
+    let key = normalize([
+        lat.light[3] + lat.light[12] + lat.light[21],
+        lat.light[1] + lat.light[10] + lat.light[19],
+        lat.light[2] + lat.light[11] + lat.light[20],
+    ]);
+    let half = normalize([key[0], key[1], key[2] + 1.0]);
+    let spec_w = fx.as_ref().map_or(0.0, |f| f.specular);
+    let mut light = vec![[0.0f32; 4]; verts.len()];
+    for g in (0..verts.len()).step_by(LANES) {
+        let last = (g + LANES).min(verts.len()) - 1;
+        let idx: [usize; LANES] = std::array::from_fn(|l| (g + l).min(last));
+        let n = [0, 1, 2].map(|c| F4::new(idx.map(|i| nrm[i][c])));
+        let (n, e) = irr.at4(&rot, n);
+        let (n, e) = (n.map(F4::to_array), e.map(F4::to_array));
+        for (l, &i) in idx.iter().enumerate().take(last + 1 - g) {
+            let e = if n[2][l] > -0.4 {
+                [e[0][l], e[1][l], e[2][l]]
+            } else {
+                [0.0; 3]
+            };
+            let spec = if spec_w > 0.0 {
+                spec_w
+                    * (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2])
+                        .max(0.0)
+                        .powi(24)
+            } else {
+                0.0
+            };
+            light[i] = [e[0], e[1], e[2], spec];
+        }
+    }
+    PosedMesh { screen, light }
+}
+
+/// The albedo [`render_one`] shades at texture coordinates (s, t) for eye state `eyes`: the
+/// identity's map, with the eyes painted inside the eye boxes (before the photo style's skin
+/// detail).
+pub fn albedo_at(model: &FaceModel, ident: &Identity, eyes: &EyeState, s: f32, t: f32) -> [f32; 3] {
+    let mut alb = ident.albedo.sample(s, t);
+    if in_box(&model.eye_boxes[0], s, t) || in_box(&model.eye_boxes[1], s, t) {
+        let (x, y) = model.chart_at(s, t);
+        let (c, w) = eye(x, y, eyes, &ident.albedo.look);
+        if w > 0.0 {
+            alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
+        }
+    }
+    alb
 }
 
 /// Key of a distinct identity (exact coefficient bytes).
@@ -425,6 +524,40 @@ mod tests {
     }
     use crate::face::TEMPLATE_112;
 
+    #[test]
+    fn posed_mesh_matches_what_render_draws() {
+        let cfg = SampleConfig::default();
+        let model = FaceModel::get();
+        for (n, style) in [(0, Style::Synthetic), (1, Style::Photo)] {
+            let lat = sample_latent(3, n, 1, &cfg);
+            let ident = Identity::build(model, &lat);
+            for ss in [1, 2] {
+                let opts = RenderOptions {
+                    size: 48,
+                    supersample: ss,
+                    style,
+                    seed: 2,
+                };
+                let mut sc = Scratch::default();
+                render_with(&mut sc, model, &ident, &lat, &opts, 5);
+                let p = posed_mesh(model, &ident, &lat, &opts, 5);
+                let k = ss as f32;
+                for (a, b) in p.screen.iter().zip(&sc.screen) {
+                    assert_eq!(
+                        a.map(|v| v.to_bits()),
+                        [b[0] / k, b[1] / k, b[2]].map(|v| v.to_bits())
+                    );
+                }
+                assert!(sc.lit.len() > 100);
+                for &i in &sc.lit {
+                    let a = sc.attrs[i as usize];
+                    assert_eq!(p.light[i as usize], [a[2], a[3], a[4], a[5]], "vertex {i}");
+                    assert_eq!(model.mesh.st[i as usize], [a[0], a[1]]);
+                }
+            }
+        }
+    }
+
     fn batch(lats: &[FaceLatent], size: usize) -> Vec<RenderedFace> {
         let opts = RenderOptions {
             size,
@@ -461,10 +594,12 @@ mod tests {
     fn frontal_neutral_landmarks_sit_on_the_template() {
         let cfg = SampleConfig::default();
         // The model's mean face lands on the template; individual identities deviate from it as
-        // real faces do (the template is a population mean), by under 2 px on average per
+        // real faces do (the template is a population mean), by under 3 px on average per
         // landmark and without bias.
         let mut mean = FaceLatent::neutral(0, &cfg);
         mean.shape = [0.0; crate::face::N_SHAPE];
+        // (all albedo coefficients at zero too: the age trait, an albedo dim, loads on shape)
+        mean.albedo = [0.0; crate::face::N_ALBEDO];
         let ids = 40;
         let mut lats: Vec<FaceLatent> = (0..ids).map(|id| FaceLatent::neutral(id, &cfg)).collect();
         lats.push(mean);
@@ -483,8 +618,10 @@ mod tests {
                 faces.iter().map(|f| dist(&f.landmarks[k], t)).sum::<f32>() / ids as f32;
             let centre =
                 [0, 1].map(|c| faces.iter().map(|f| f.landmarks[k][c]).sum::<f32>() / ids as f32);
+            // (model version 3's sex and age groups widen the spread: up to 2.4 px at the
+            // mouth corners over these 40 identities; version 2 stayed under 1.7 px)
             assert!(
-                mean_dist < 2.0,
+                mean_dist < 3.0,
                 "landmark {k}: mean distance {mean_dist:.2} px"
             );
             assert!(

@@ -10,6 +10,7 @@ use super::mesh::{section, theta_of_s, y_of_arc, MOUTH_BAND, MOUTH_Y};
 #[cfg(target_arch = "x86_64")]
 use super::texel8;
 use super::texel8::TermPlanes;
+use super::traits::Traits;
 use super::{gauss, seed_of, smoothstep, MODEL_VERSION, N_ALBEDO};
 
 /// Texture width (s) and height (t) in texels.
@@ -18,7 +19,7 @@ pub const TH: usize = 256;
 /// Resolution of the low-frequency colour-variation grid.
 const VAR: usize = 24;
 /// Number of semantic albedo dims (the rest drive colour-variation fields).
-pub const N_ALBEDO_SEMANTIC: usize = 16;
+pub const N_ALBEDO_SEMANTIC: usize = 32;
 
 /// Where a texel lies on the head (identity independent).
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +69,7 @@ pub struct TexelHair {
 }
 
 /// Azimuths (degrees) of the hairline knots (their heights depend on the look).
-const HAIR_KNOTS: [f32; 7] = [0.0, 40.0, 68.0, 84.0, 96.0, 112.0, 180.0];
+pub const HAIR_KNOTS: [f32; 7] = [0.0, 40.0, 68.0, 84.0, 96.0, 112.0, 180.0];
 
 impl TexelTerms {
     fn of(c: &TexelChart) -> (TexelTerms, TexelHair) {
@@ -117,7 +118,7 @@ impl TexelTerms {
             .unwrap_or(HAIR_KNOTS.len() - 1)
             .max(1);
         let hair = TexelHair {
-            streak: 0.9 + 0.1 * (c.abs_theta * 90.0 + y * 7.0).sin(),
+            streak: strand(c.abs_theta, y),
             frac: ((d - HAIR_KNOTS[i - 1]) / (HAIR_KNOTS[i] - HAIR_KNOTS[i - 1])).clamp(0.0, 1.0),
             knot: i as u16,
             plain: t.cheek == 0.0
@@ -130,6 +131,20 @@ impl TexelTerms {
         };
         (t, hair)
     }
+}
+
+/// Hair brightness at azimuth `abs_theta` and height `y`: strands running from the crown down
+/// (fine variation across the azimuth, slow along the height) and a soft sheen band.
+fn strand(abs_theta: f32, y: f32) -> f32 {
+    let u = abs_theta * 70.0 + 0.6 * (y * 3.0).sin();
+    let (i, f) = (u.floor(), u - u.floor());
+    let h = |n: f32| {
+        let v = ((n as i32).wrapping_mul(0x2C1B_3C6D) ^ 0x5bd1_e995) as u32;
+        let v = (v ^ (v >> 13)).wrapping_mul(0x9E37_79B9);
+        (v >> 8) as f32 / (1u32 << 24) as f32
+    };
+    let noise = h(i) + (h(i + 1.0) - h(i)) * f * f * (3.0 - 2.0 * f);
+    (0.8 + 0.2 * noise) * (1.0 + 0.12 * gauss(0.0, y - 0.95, 1.0, 0.12))
 }
 
 impl TermPlanes {
@@ -284,8 +299,8 @@ const SKIN: [[f32; 3]; 6] = [
     [0.88, 0.68, 0.56],
     [0.75, 0.53, 0.39],
     [0.58, 0.39, 0.26],
-    [0.40, 0.25, 0.16],
-    [0.26, 0.16, 0.10],
+    [0.43, 0.27, 0.17],
+    [0.31, 0.19, 0.12],
 ];
 const HAIR: [[f32; 3]; 5] = [
     [0.04, 0.035, 0.03],
@@ -317,11 +332,14 @@ pub struct Look {
     pub eye_shadow: f32,
     pub sideburn: f32,
     pub bald: f32,
+    /// The version-3 traits (hair style, facial hair, brow and eye shape, skin details).
+    pub traits: Traits,
 }
 
 impl Look {
-    pub fn from_coeffs(c: &[f32]) -> Look {
-        let g = |i: usize| c.get(i).copied().unwrap_or(0.0);
+    pub fn from_coeffs(c: &[f32], traits: &Traits) -> Look {
+        let g = |i: usize| c.get(i).copied().unwrap_or(0.0) * super::traits::gain(i);
+        let old = (2.0 * traits.age - 1.0).max(0.0);
         let tone = (0.42 + 0.26 * g(0)).clamp(0.0, 1.0);
         let mut skin = palette(&SKIN, tone);
         let hue = 0.035 * g(1);
@@ -331,14 +349,16 @@ impl Look {
         let mut hair = palette(&HAIR, hair_light);
         let red = (0.04 * g(3)).max(0.0) * hair_light;
         hair[0] += red;
-        let gray = smoothstep(1.2, 2.4, g(4)) * 0.8;
+        let gray = smoothstep(1.2, 2.4, g(4) + 1.5 * old) * 0.8;
         let hair = lerp3(hair, [0.62, 0.62, 0.62], gray);
         let iris = palette(
             &IRIS,
             (0.35 + 0.3 * g(11) - 0.5 * (tone - 0.4).max(0.0)).clamp(0.0, 1.0),
         );
-        let lip_red = 0.5 + 0.12 * g(8);
-        let lip_dark = (0.78 - 0.06 * g(9)).clamp(0.55, 0.95);
+        // female-typical faces: redder, darker lips (as with lipstick in photo datasets)
+        let fem = 1.0 - traits.sex;
+        let lip_red = 0.5 + 0.12 * g(8) + 0.45 * fem;
+        let lip_dark = (0.78 - 0.06 * g(9) - 0.1 * fem).clamp(0.5, 0.95);
         let lip = [
             (skin[0] * lip_dark + 0.08 * lip_red).min(1.0),
             skin[1] * lip_dark * (0.78 - 0.1 * lip_red),
@@ -350,27 +370,43 @@ impl Look {
             iris,
             lip,
             hairline: 0.07 * g(5),
-            brow_thick: (0.038 + 0.009 * g(6)).clamp(0.018, 0.06),
+            brow_thick: (0.038 + 0.012 * g(6)).clamp(0.016, 0.07),
             brow_dark: (0.75 + 0.12 * g(7)).clamp(0.35, 1.0),
             cheek: (0.3 + 0.2 * g(10)).clamp(0.0, 0.8),
-            stubble: (0.25 * g(12)).clamp(0.0, 0.6),
+            stubble: (traits.sex * (0.3 + 0.25 * g(12))).clamp(0.0, 0.6),
             eye_shadow: (0.12 + 0.06 * g(13)).clamp(0.0, 0.3),
             sideburn: (0.5 + 0.3 * g(14)).clamp(0.0, 1.0),
-            bald: smoothstep(1.3, 2.5, g(15)),
+            bald: traits.bald,
+            traits: *traits,
         }
     }
 }
 
-/// Hairline heights at the knots of [`HAIR_KNOTS`] for a look.
-fn hairline_knots(look: &Look) -> [f32; 7] {
+/// Height of the hairline at azimuth `deg` degrees for hairline knots `knots`.
+pub fn hairline_at(knots: &[f32; 7], deg: f32) -> f32 {
+    let i = HAIR_KNOTS
+        .iter()
+        .position(|&k| deg < k)
+        .unwrap_or(HAIR_KNOTS.len() - 1)
+        .max(1);
+    let f = ((deg - HAIR_KNOTS[i - 1]) / (HAIR_KNOTS[i] - HAIR_KNOTS[i - 1])).clamp(0.0, 1.0);
+    knots[i - 1] + (knots[i] - knots[i - 1]) * f
+}
+
+/// Hairline heights at the knots of [`HAIR_KNOTS`] for a look: a fringe lowers the front,
+/// long hair falls over the ears and past the jaw at the sides and back.
+pub fn hairline_knots(look: &Look) -> [f32; 7] {
+    let tr = &look.traits;
+    let long = tr.hair_length * (1.0 - tr.bald);
+    let fringe = 0.42 * tr.fringe;
     [
-        0.80 + look.hairline + 0.25 * look.bald,
-        0.70 + look.hairline + 0.3 * look.bald,
-        0.42 + 0.5 * look.hairline,
-        0.22 - 0.3 * look.sideburn,
-        0.14,
-        -0.62,
-        -0.75,
+        0.80 + look.hairline + 0.25 * look.bald - fringe,
+        0.70 + look.hairline + 0.3 * look.bald - 0.8 * fringe,
+        0.42 + 0.5 * look.hairline - 0.6 * long,
+        0.22 - 0.3 * look.sideburn - 1.0 * long,
+        0.14 - 1.4 * long,
+        -0.62 - 0.9 * long,
+        -0.75 - 0.9 * long,
     ]
 }
 
@@ -453,17 +489,24 @@ pub struct AlbedoMap {
 impl AlbedoMap {
     /// Build the map for albedo coefficients `c` (length `N_ALBEDO`): eight texels per
     /// vector where the CPU has AVX2 (the same bits as the scalar code).
-    pub fn build(layout: &TextureLayout, c: &[f32]) -> AlbedoMap {
+    pub fn build(layout: &TextureLayout, c: &[f32], traits: &Traits) -> AlbedoMap {
         #[cfg(target_arch = "x86_64")]
         let wide = std::arch::is_x86_feature_detected!("avx2");
         #[cfg(not(target_arch = "x86_64"))]
         let wide = false;
-        Self::build_with(layout, c, wide)
+        let mut map = Self::build_with(layout, c, traits, wide);
+        super::overlay::paint(&mut map.texels, layout, &map.look);
+        map
     }
 
-    fn build_with(layout: &TextureLayout, c: &[f32], wide: bool) -> AlbedoMap {
-        let look = Look::from_coeffs(c);
+    fn build_with(layout: &TextureLayout, c: &[f32], traits: &Traits, wide: bool) -> AlbedoMap {
+        let look = Look::from_coeffs(c, traits);
         let knots = hairline_knots(&look);
+        // version 3 paints brows in `overlay` (shaped per identity), not in the base pass
+        let base = Look {
+            brow_dark: 0.0,
+            ..look
+        };
         let mut var = vec![0.0f32; VAR * VAR * 3];
         for (k, f) in layout.var_fields.iter().enumerate() {
             let ck = c.get(N_ALBEDO_SEMANTIC + k).copied().unwrap_or(0.0);
@@ -495,7 +538,7 @@ impl AlbedoMap {
             #[cfg(target_arch = "x86_64")]
             if wide && band.is_none() {
                 // SAFETY: the CPU has AVX2 (`wide`).
-                unsafe { texel8::row(row, &layout.planes, k0, [lo, hi], &look, &knots, [y, fy]) };
+                unsafe { texel8::row(row, &layout.planes, k0, [lo, hi], &base, &knots, [y, fy]) };
                 continue;
             }
             let _ = wide;
@@ -503,10 +546,10 @@ impl AlbedoMap {
                 let v = [0, 1, 2].map(|ch| lo[ch][i] * (1.0 - fy) + hi[ch][i] * fy);
                 let k = k0 + i;
                 let [r, g, b] = match band {
-                    Some(f) if layout.chart[k].x.abs() <= 0.25 => mouth(f, &look),
+                    Some(f) if layout.chart[k].x.abs() <= 0.25 => mouth(f, &base),
                     _ => {
                         let (t, h) = layout.planes.at(k);
-                        texel(y, &h, &t, &look, &knots, v)
+                        texel(y, &h, &t, &base, &knots, v)
                     }
                 };
                 *out = [r, g, b, 0.0];
@@ -564,19 +607,19 @@ impl EyeState {
 
 /// Eye colour at chart position (x, y) and how strongly it covers the skin (0 = not at all).
 #[inline]
-pub fn eye(x: f32, y: f32, state: &EyeState, iris: [f32; 3]) -> ([f32; 3], f32) {
+pub fn eye(x: f32, y: f32, state: &EyeState, look: &Look) -> ([f32; 3], f32) {
     let ax = x.abs();
     let ex = ax - 0.32;
-    let w = 0.135;
+    let (iris, w, lid) = (look.iris, look.traits.eye_width, look.traits.eye_height);
     if ex.abs() > w * 1.15 || !(-0.08..0.12).contains(&y) {
         return ([0.0; 3], 0.0);
     }
     let side = usize::from(x >= 0.0);
     let open = state.open[side];
     let q = (1.0 - (ex / w).powi(2)).max(0.0);
-    let tilt = 0.02 * ex;
-    let yu = 0.058 * q.sqrt() * open + tilt - 0.004 * (1.0 - open);
-    let yl = -0.036 * q.sqrt() * (0.4 + 0.6 * open.min(1.0)) + tilt * 0.5;
+    let tilt = look.traits.eye_tilt * ex;
+    let yu = 0.058 * lid * q.sqrt() * open + tilt - 0.004 * (1.0 - open);
+    let yl = -0.036 * lid * q.sqrt() * (0.4 + 0.6 * open.min(1.0)) + tilt * 0.5;
     if y < yu && y > yl && q > 0.0 {
         let gx = state.gaze[0] * if x < 0.0 { -1.0 } else { 1.0 };
         let (dx, dy) = (ex - gx, y - state.gaze[1] - 0.004);
@@ -596,7 +639,9 @@ pub fn eye(x: f32, y: f32, state: &EyeState, iris: [f32; 3]) -> ([f32; 3], f32) 
         return (c.map(|v| v * lid_shadow), 1.0);
     }
     // lashes and lid creases just outside the opening
-    let lash = smoothstep(0.014, 0.0, y - yu) * smoothstep(w * 1.1, w * 0.7, ex.abs());
+    // female-typical faces: a heavier lash line (mascara and eyeliner in photo datasets)
+    let lash_w = 0.014 * (1.0 + 0.9 * (1.0 - look.traits.sex));
+    let lash = smoothstep(lash_w, 0.0, y - yu) * smoothstep(w * 1.15, w * 0.7, ex.abs());
     let lower = smoothstep(0.008, 0.0, yl - y) * smoothstep(w, w * 0.5, ex.abs()) * 0.35;
     let crease = gauss(0.0, y - (yu + 0.04 + 0.02 * (1.0 - open)), 1.0, 0.008) * q * 0.2;
     let wgt = if y >= yu {
@@ -621,8 +666,9 @@ mod tests {
                 // ordinary identities and extreme ones (coefficients up to +-4)
                 let spread = if k < 3 { 1.5 } else { 8.0 };
                 let c: Vec<f32> = (0..N_ALBEDO).map(|_| (u() - 0.5) * spread).collect();
-                let wide = AlbedoMap::build_with(&model.layout, &c, true);
-                let plain = AlbedoMap::build_with(&model.layout, &c, false);
+                let tr = Traits::derive(&c, &c);
+                let wide = AlbedoMap::build_with(&model.layout, &c, &tr, true);
+                let plain = AlbedoMap::build_with(&model.layout, &c, &tr, false);
                 let bits = |m: &AlbedoMap| -> Vec<u32> {
                     m.texels.iter().flatten().map(|v| v.to_bits()).collect()
                 };
@@ -635,9 +681,10 @@ mod tests {
     fn skin_tone_spans_light_to_dark() {
         let mut c = vec![0.0; N_ALBEDO];
         c[0] = -2.0;
-        let light = Look::from_coeffs(&c).skin;
+        let tr = Traits::derive(&[], &c);
+        let light = Look::from_coeffs(&c, &tr).skin;
         c[0] = 2.0;
-        let dark = Look::from_coeffs(&c).skin;
+        let dark = Look::from_coeffs(&c, &tr).skin;
         assert!(light.iter().sum::<f32>() > 2.0 * dark.iter().sum::<f32>());
     }
 
@@ -651,9 +698,11 @@ mod tests {
             open: [0.0, 0.0],
             gaze: [0.0, 0.0],
         };
-        let (c, w) = eye(-0.32 - 0.08, 0.01, &open, [0.3, 0.2, 0.1]);
+        let c0 = [0.0; N_ALBEDO];
+        let look = Look::from_coeffs(&c0, &Traits::derive(&[], &c0));
+        let (c, w) = eye(-0.32 - 0.08, 0.01, &open, &look);
         assert!(w == 1.0 && c[0] > 0.5, "sclera visible when open");
-        let (_, w) = eye(-0.32 - 0.08, 0.01, &shut, [0.3, 0.2, 0.1]);
+        let (_, w) = eye(-0.32 - 0.08, 0.01, &shut, &look);
         assert!(w < 1.0, "no eyeball when closed");
     }
 }

@@ -8,34 +8,37 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Facts, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
+    Stage, StageError,
 };
 
 use crate::dataset::Dataset;
 use crate::face::photo::{blur, jpeg_round_trip};
 
+/// A probability.
+const PROB: ParamRule = ParamRule::within(0.0, 1.0);
+
 synface_engine::stage_params! {
     /// Parameters of `augment` (each `*_prob` is the chance an image gets that augmentation).
     pub struct AugmentParams {
         /// Gaussian blur probability
-        blur_prob: f64 = 0.2,
+        blur_prob: f64 = 0.2 => PROB,
         /// largest Gaussian blur sigma (pixels at 112 px, scaled with the size)
         blur_sigma: f64 = 1.5,
         /// motion blur probability
-        motion_prob: f64 = 0.1,
+        motion_prob: f64 = 0.1 => PROB,
         /// longest motion blur (pixels)
         motion_len: u64 = 7u64,
         /// additive Gaussian noise probability
-        noise_prob: f64 = 0.2,
+        noise_prob: f64 = 0.2 => PROB,
         /// largest noise standard deviation (fraction of full scale)
         noise_sigma: f64 = 0.05,
         /// JPEG compression probability
-        jpeg_prob: f64 = 0.2,
+        jpeg_prob: f64 = 0.2 => PROB,
         /// lowest JPEG quality
         jpeg_quality: u64 = 30u64,
         /// colour jitter probability (brightness, contrast, saturation, hue)
-        color_prob: f64 = 0.5,
+        color_prob: f64 = 0.5 => PROB,
         /// brightness jitter (+- fraction)
         brightness: f64 = 0.2,
         /// contrast jitter (+- fraction)
@@ -45,9 +48,9 @@ synface_engine::stage_params! {
         /// hue jitter (+- fraction of a turn)
         hue: f64 = 0.03,
         /// grayscale probability
-        gray_prob: f64 = 0.05,
+        gray_prob: f64 = 0.05 => PROB,
         /// down-then-up sampling probability
-        downup_prob: f64 = 0.1,
+        downup_prob: f64 = 0.1 => PROB,
         /// smallest down-sampling factor
         downup_scale: f64 = 0.35,
         /// threads to ask the scheduler for (0 = all cores)
@@ -240,18 +243,12 @@ impl Stage for Augment {
     fn output(&self) -> &'static str {
         "dataset"
     }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        params
-            .iter()
-            .filter(|(k, _)| k.ends_with("_prob"))
-            .filter_map(|(k, v)| {
-                let f = v.as_float().or(v.as_integer().map(|i| i as f64))?;
-                (!(0.0..=1.0).contains(&f)).then(|| ParamIssue {
-                    param: k.clone(),
-                    message: format!("{k} must be within [0, 1]"),
-                })
-            })
-            .collect()
+    fn estimate(
+        &self,
+        _params: &ParamTable,
+        inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::per_image(inputs, 1)
     }
     fn resources(&self, params: &ParamTable) -> Resources {
         let all = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -14,8 +14,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
+    Resources, RunCtx, Stage, StageError,
 };
 
 use crate::dataset::Dataset;
@@ -74,7 +74,7 @@ synface_engine::stage_params! {
     /// Parameters of `domain_mixup`.
     pub struct DomainMixupParams {
         /// psi grid: weight of the synthetic image in each batch's pixel mixture
-        psi: Grid = Grid::default(),
+        psi: Grid = Grid::default() => ParamRule::NONE.shaped("a list of floats in [0, 1], or { from, to, step }"),
         /// use only the first this many real identities (0 = all)
         real_ids: u64 = 0u64,
         /// use only the first this many images of each real identity (0 = all)
@@ -133,6 +133,13 @@ impl Stage for DomainMixup {
                 message,
             }],
         }
+    }
+    fn estimate(
+        &self,
+        _params: &ParamTable,
+        inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::per_image(inputs, 2)
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources {

@@ -6,8 +6,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
+    Resources, RunCtx, Stage, StageError,
 };
 
 use crate::face::latent::{identity_coeffs, mix_identity, FaceLatent, LatentSet};
@@ -86,11 +86,12 @@ synface_engine::stage_params! {
     /// Parameters of `identity_mixup`.
     pub struct IdentityMixupParams {
         /// probability that an image is mixed
-        prob: f64 = 1.0,
+        prob: f64 = 1.0 => ParamRule::within(0.0, 1.0),
         /// grid of mixing weights for the image's own identity
-        phi: PhiGrid = PhiGrid::default_grid(),
+        phi: PhiGrid = PhiGrid::default_grid() => ParamRule::NONE.shaped("a list of floats in [0, 1], or { from, to, step }"),
         /// false (or "none") passes the latents through unchanged
-        enabled: Switch = true,
+        enabled: Switch = true
+            => ParamRule::NONE.shaped("true | false | \"identity\" | \"none\""),
     }
 }
 
@@ -191,15 +192,14 @@ impl Stage for IdentityMixup {
                 });
             }
         }
-        if let Some(p) = params.get("prob").and_then(toml::Value::as_float) {
-            if !(0.0..=1.0).contains(&p) {
-                issues.push(ParamIssue {
-                    param: "prob".into(),
-                    message: "prob must be within [0, 1]".into(),
-                });
-            }
-        }
         issues
+    }
+    fn estimate(
+        &self,
+        _params: &ParamTable,
+        inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::latents(synface_engine::estimate::fact_u64(inputs, "images"))
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources {

@@ -19,8 +19,8 @@ use image::RgbImage;
 use rayon::prelude::*;
 use synface_engine::inputs::ExternalInput;
 use synface_engine::{
-    Artifact, Facts, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
-    Stage, StageError,
+    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
+    Resources, RunCtx, Stage, StageError,
 };
 
 use crate::dataset::{Dataset, DatasetInfo, Domain};
@@ -43,7 +43,7 @@ synface_engine::stage_params! {
         /// image folder: one sub-folder per identity (required)
         root: String,
         /// output side length in pixels (square crops)
-        size: u64 = 112u64,
+        size: u64 = 112u64 => ParamRule::at_least(1.0),
         /// keep at most this many identities, in name order (0 = all)
         max_ids: u64 = 0u64,
         /// keep at most this many images per identity, in name order (0 = all)
@@ -102,9 +102,6 @@ impl Stage for LoadImages {
             }
         }
         let int = |k: &str| params.get(k).and_then(toml::Value::as_integer);
-        if int("size") == Some(0) {
-            issues.push(issue("size", "size must be at least 1".into()));
-        }
         if let (Some(min), Some(max)) = (int("min_per_id"), int("max_per_id")) {
             if max > 0 && min > max {
                 issues.push(issue(

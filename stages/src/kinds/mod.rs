@@ -1,6 +1,7 @@
 //! Stage kinds, one per file.
 
 pub mod augment;
+pub(crate) mod cost;
 pub mod domain_mixup;
 pub mod identity_mixup;
 pub mod load_images;

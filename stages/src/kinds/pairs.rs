@@ -8,8 +8,8 @@ use std::path::Path;
 use super::path_params;
 use synface_engine::inputs::ExternalInput;
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources,
+    RunCtx, Stage, StageError,
 };
 
 use crate::dataset::Dataset;
@@ -20,9 +20,9 @@ synface_engine::stage_params! {
     /// Parameters of `pairs`.
     pub struct PairsParams {
         /// number of identity-disjoint folds (generated protocol)
-        folds: u64 = 10u64,
+        folds: u64 = 10u64 => ParamRule::at_least(1.0),
         /// matched (and mismatched) pairs per fold; scaled down when the set is small
-        per_fold: u64 = 300u64,
+        per_fold: u64 = 300u64 => ParamRule::at_least(1.0),
         /// LFW pairs.txt to read instead of generating ("" = generate)
         file: String = "",
     }
@@ -88,14 +88,6 @@ impl Stage for Pairs {
     }
     fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
-        for k in ["folds", "per_fold"] {
-            if params.get(k).and_then(toml::Value::as_integer) == Some(0) {
-                issues.push(ParamIssue {
-                    param: k.into(),
-                    message: format!("{k} must be at least 1"),
-                });
-            }
-        }
         if let Some(f) = params.get("file").and_then(toml::Value::as_str) {
             if !f.is_empty() && !Path::new(f).is_file() {
                 issues.push(ParamIssue {

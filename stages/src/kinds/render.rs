@@ -3,7 +3,7 @@
 //! contact sheet (`sheet.png`) of the first identities.
 
 use synface_engine::{
-    Artifact, Facts, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
+    Artifact, Facts, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
     Stage, StageError,
 };
 
@@ -18,11 +18,11 @@ synface_engine::stage_params! {
     /// Parameters of `render`.
     pub struct RenderParams {
         /// output side length in pixels
-        size: u64 = 112u64,
+        size: u64 = 112u64 => ParamRule::within(8.0, 1024.0),
         /// "synthetic" or "photo" (the proxy for real photos)
-        style: String = "synthetic",
-        /// anti-aliasing samples per pixel along each axis (1..=4)
-        supersample: u64 = 2u64,
+        style: String = "synthetic" => ParamRule::one_of(&["synthetic", "photo"]),
+        /// anti-aliasing samples per pixel along each axis
+        supersample: u64 = 2u64 => ParamRule::within(1.0, 4.0),
         /// threads to ask the scheduler for (0 = all cores)
         threads: u64 = 0u64,
     }
@@ -132,34 +132,12 @@ impl Stage for Render {
     fn output(&self) -> &'static str {
         "dataset"
     }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        let int = |k: &str| params.get(k).and_then(toml::Value::as_integer);
-        if let Some(s) = int("size") {
-            if !(8..=1024).contains(&s) {
-                issues.push(ParamIssue {
-                    param: "size".into(),
-                    message: "size must be within 8..=1024".into(),
-                });
-            }
-        }
-        if let Some(s) = int("supersample") {
-            if !(1..=4).contains(&s) {
-                issues.push(ParamIssue {
-                    param: "supersample".into(),
-                    message: "supersample must be within 1..=4".into(),
-                });
-            }
-        }
-        if let Some(s) = params.get("style").and_then(toml::Value::as_str) {
-            if let Err(e) = s.parse::<Style>() {
-                issues.push(ParamIssue {
-                    param: "style".into(),
-                    message: e.to_string(),
-                });
-            }
-        }
-        issues
+    fn estimate(
+        &self,
+        params: &ParamTable,
+        inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::render(params, inputs)
     }
     fn resources(&self, params: &ParamTable) -> Resources {
         let all = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -174,8 +152,9 @@ impl Stage for Render {
             mem_mb: 2048,
         }
     }
-    fn output_facts(&self, params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Facts {
-        super::image_size_facts(params)
+    fn output_facts(&self, params: &ParamTable, inputs: &[(&str, &Facts)]) -> Facts {
+        let images = synface_engine::estimate::fact_u64(inputs, "images");
+        super::cost::with_images(super::image_size_facts(params), images)
     }
     fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let p: RenderParams = ctx.params()?;

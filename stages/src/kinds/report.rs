@@ -43,7 +43,8 @@ impl Stage for Report {
         "report"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: provenance, comparisons (Welch), every replicate in ROC and training curves.
+        2
     }
     fn about(&self) -> &'static str {
         "tables (mean ± std over seeds) and plots of every sweep point's verification results"
@@ -112,6 +113,7 @@ impl Stage for Report {
             }
         }
         input.sheets = sheets(ctx.gathered("datasets"), &p)?;
+        input.provenance = provenance(ctx, &known)?;
         let files =
             crate::report::build(&opts, &input).map_err(|e| StageError::Failed(e.to_string()))?;
         let groups = table::group_runs(&input.runs);
@@ -130,6 +132,51 @@ impl Stage for Report {
         }));
         Ok(a)
     }
+}
+
+/// The report's provenance: who rendered it, a digest of every gathered artifact, and the
+/// parameters (`params.json`, `model.json`) of the gathered models per group.
+fn provenance(
+    ctx: &RunCtx,
+    known: &BTreeMap<String, PointValues>,
+) -> Result<crate::report::provenance::Provenance, StageError> {
+    let mut h = blake3::Hasher::new();
+    h.update(b"synface-report-inputs\0");
+    for port in ["runs", "models", "datasets"] {
+        for g in distinct(ctx.gathered(port)) {
+            h.update(port.as_bytes());
+            for (name, bytes) in &g.artifact.files {
+                h.update(&(name.len() as u64).to_le_bytes());
+                h.update(name.as_bytes());
+                h.update(blake3::hash(bytes).as_bytes());
+            }
+        }
+    }
+    let mut p = crate::report::provenance::Provenance {
+        producer: format!("synface {}", crate::provenance::describe()),
+        inputs_digest: h.finalize().to_hex().to_string(),
+        params: Vec::new(),
+    };
+    for g in distinct(ctx.gathered("models")) {
+        let mut params = BTreeMap::new();
+        for (file, prefix) in [("params.json", g.stage.as_str()), ("model.json", "model")] {
+            let Ok(bytes) = g.artifact.get(file) else {
+                continue;
+            };
+            let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
+                .map_err(|e| StageError::Input(format!("`{}` {file}: {e}", g.stage)))?;
+            for (k, v) in json {
+                params.insert(
+                    format!("{prefix}.{k}"),
+                    v.to_string().trim_matches('"').to_string(),
+                );
+            }
+        }
+        if !params.is_empty() {
+            p.add_params(table::group_key(&shared_point(g, known)), params);
+        }
+    }
+    Ok(p)
 }
 
 /// Axis values of every sweep point some gathered input names first (the engine hands each

@@ -5,8 +5,8 @@
 //! only through `identity_seed`. Output type `latents` (see [`LatentSet`]).
 
 use synface_engine::{
-    Artifact, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx, Stage,
-    StageError,
+    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
+    Resources, RunCtx, Stage, StageError,
 };
 
 use crate::face::latent::{sample_latent, LatentSet};
@@ -53,9 +53,9 @@ synface_engine::stage_params! {
     /// Parameters of `sample_latents`.
     pub struct SampleLatentsParams {
         /// number of identities (required)
-        ids: u64,
+        ids: u64 => ParamRule::at_least(1.0),
         /// images per identity (required)
-        per_id: u64,
+        per_id: u64 => ParamRule::at_least(1.0),
         /// first identity id within the identity seed's draw (disjoint test identities: use an
         /// offset beyond training)
         id_offset: u64 = 0u64,
@@ -76,13 +76,15 @@ synface_engine::stage_params! {
         /// background variation strength
         background_scale: f64 = 1.0,
         /// yaw range in degrees (uniform in +-max_yaw)
-        max_yaw: f64 = 30.0,
+        max_yaw: f64 = 30.0 => ParamRule::within(0.0, 90.0),
         /// pitch range in degrees
-        max_pitch: f64 = 10.0,
+        max_pitch: f64 = 10.0 => ParamRule::within(0.0, 60.0),
         /// roll range in degrees
-        max_roll: f64 = 5.0,
+        max_roll: f64 = 5.0 => ParamRule::within(0.0, 60.0),
         /// factors that vary per image: "all", "none", or a list like ["pose", "expression"]
-        vary: Vary = "all",
+        vary: Vary = "all" => ParamRule::NONE.shaped(
+            "\"all\" | \"none\" | a factor or a list of factors: \"expression\", \"illumination\", \"pose\", \"background\""
+        ),
     }
 }
 
@@ -151,6 +153,12 @@ pub fn sample_set(p: &SampleLatentsParams, seed: u64) -> Result<LatentSet, Stage
 /// The `sample_latents` stage kind.
 pub struct SampleLatents;
 
+/// `ids x per_id`, when both are known.
+fn latent_count(params: &ParamTable) -> Option<u64> {
+    let n = |k| synface_engine::estimate::param_u64(params, k);
+    n("ids")?.checked_mul(n("per_id")?)
+}
+
 impl Stage for SampleLatents {
     fn kind(&self) -> &'static str {
         "sample_latents"
@@ -177,11 +185,6 @@ impl Stage for SampleLatents {
             message: m,
         };
         let int = |k: &str| params.get(k).and_then(toml::Value::as_integer);
-        for k in ["ids", "per_id"] {
-            if int(k) == Some(0) {
-                issues.push(issue(k, format!("{k} must be at least 1")));
-            }
-        }
         if let (Some(ids), Some(per_id)) = (int("ids"), int("per_id")) {
             if ids
                 .checked_mul(per_id)
@@ -205,16 +208,6 @@ impl Stage for SampleLatents {
                 ));
             }
         }
-        for (k, hi) in [("max_yaw", 90.0), ("max_pitch", 60.0), ("max_roll", 60.0)] {
-            if let Some(v) = params
-                .get(k)
-                .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
-            {
-                if !(0.0..=hi).contains(&v) {
-                    issues.push(issue(k, format!("{k} must be within 0..={hi} degrees")));
-                }
-            }
-        }
         if let Some(v) = params.get("vary") {
             if let Ok(vary) = v.clone().try_into::<Vary>() {
                 if let Err(m) = vary.factors() {
@@ -223,6 +216,16 @@ impl Stage for SampleLatents {
             }
         }
         issues
+    }
+    fn output_facts(&self, params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Facts {
+        super::cost::with_images(Facts::new(), latent_count(params))
+    }
+    fn estimate(
+        &self,
+        params: &ParamTable,
+        _inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::latents(latent_count(params))
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources {

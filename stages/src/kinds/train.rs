@@ -6,11 +6,11 @@
 //! (`step,epoch,lr,loss,train_acc`) and `metrics.json`. The loop lives in [`crate::nn::trainer`].
 
 use synface_engine::{
-    Artifact, Device, Facts, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources,
-    RunCtx, Stage, StageError,
+    Artifact, Device, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
+    Resources, RunCtx, Stage, StageError,
 };
 
-use super::train_checks::train_issues;
+use super::train_checks::{all_issues, train_issues};
 use crate::dataset::Dataset;
 use crate::nn::backbone::{Arch, BackboneConfig};
 use crate::nn::margin::MarginKind;
@@ -22,42 +22,47 @@ synface_engine::stage_params! {
     /// Parameters of `train`.
     pub struct TrainParams {
         /// backbone family: `iresnet` or `mobilefacenet`
-        arch: String = "iresnet",
+        arch: String = "iresnet" => ParamRule::one_of(&["iresnet", "mobilefacenet"]),
         /// blocks per stage
-        depths: Vec<u64> = vec![1u64, 1, 1, 1],
+        depths: Vec<u64> = vec![1u64, 1, 1, 1] => ParamRule::at_least(1.0),
         /// channels per stage
-        widths: Vec<u64> = vec![16u64, 32, 64, 128],
+        widths: Vec<u64> = vec![16u64, 32, 64, 128] => ParamRule::at_least(1.0),
         /// embedding dimension
-        embedding: u64 = 128u64,
+        embedding: u64 = 128u64 => ParamRule::at_least(1.0),
         /// square input side (0 = the dataset's image size)
         input_size: u64 = 0u64,
         /// dropout before the embedding layer
-        dropout: f64 = 0.0,
+        dropout: f64 = 0.0 => ParamRule::at_least(0.0).below(1.0),
         /// margin loss: `cosface` or `arcface`
-        margin: String = "cosface",
+        margin: String = "cosface" => ParamRule::one_of(&["cosface", "arcface"]),
         /// logit scale
-        s: f64 = 30.0,
-        /// margin (negative = the margin's default: 0.4 cosface, 0.5 arcface)
+        s: f64 = 30.0 => ParamRule::above(0.0),
+        /// margin, below pi/2 (negative = the margin's default: 0.4 cosface, 0.5 arcface)
         m: f64 = -1.0,
-        batch_size: u64 = 64u64,
-        epochs: u64 = 10u64,
+        /// images per step
+        batch_size: u64 = 64u64 => ParamRule::at_least(2.0),
+        /// passes over the training images
+        epochs: u64 = 10u64 => ParamRule::at_least(1.0),
         /// base learning rate
-        lr: f64 = 0.1,
-        momentum: f64 = 0.9,
-        weight_decay: f64 = 5e-4,
+        lr: f64 = 0.1 => ParamRule::above(0.0),
+        /// SGD momentum
+        momentum: f64 = 0.9 => ParamRule::at_least(0.0).below(1.0),
+        /// L2 weight decay
+        weight_decay: f64 = 5e-4 => ParamRule::at_least(0.0),
         /// `cosine` or `step`
-        schedule: String = "cosine",
+        schedule: String = "cosine" => ParamRule::one_of(&["cosine", "step"]),
         /// epochs at which the `step` schedule multiplies the rate by `gamma`
         milestones: Vec<u64> = Vec::<u64>::new(),
-        gamma: f64 = 0.1,
+        /// factor of the `step` schedule at each milestone
+        gamma: f64 = 0.1 => ParamRule::above(0.0),
         /// linear warm-up steps
         warmup_steps: u64 = 0u64,
         /// random horizontal flips
         flip: bool = true,
         /// fraction of identities held out for model selection (0 = keep the last weights)
-        val_ids: f64 = 0.1,
-        /// checkpoint every N steps (0 = never)
-        checkpoint_every: u64 = 100u64,
+        val_ids: f64 = 0.1 => ParamRule::at_least(0.0).below(1.0),
+        /// checkpoint every N steps (0 = never); resuming is exact, so it changes no output
+        checkpoint_every: u64 = 100u64 => ParamRule::NONE.not_in_key(),
     }
 }
 
@@ -68,7 +73,7 @@ fn usize_of(v: u64, what: &str) -> Result<usize, NnError> {
 impl TrainParams {
     /// The training configuration, for images of side `image_size` (used when `input_size` = 0).
     pub fn to_config(&self, image_size: usize, seed: u64) -> Result<TrainConfig, NnError> {
-        if let Some(first) = train_issues(self, Some(image_size)).into_iter().next() {
+        if let Some(first) = all_issues(self, Some(image_size)).into_iter().next() {
             return Err(NnError::Config(first.message));
         }
         let margin: MarginKind = self.margin.parse()?;
@@ -141,7 +146,8 @@ impl Stage for Train {
     /// 2: domain-mixup partners are drawn anew per batch (1 paired each synthetic image with
     /// the same real image for the whole run).
     fn version(&self) -> u32 {
-        2
+        // 3: model.safetensors carries metadata (architecture, preprocessing).
+        3
     }
     fn about(&self) -> &'static str {
         "train a face-embedding backbone (IR-ResNet / MobileFaceNet) with CosFace or ArcFace"
@@ -171,6 +177,23 @@ impl Stage for Train {
             }
         };
         train_issues(&p, None)
+    }
+    fn output_facts(&self, params: &ParamTable, inputs: &[(&str, &Facts)]) -> Facts {
+        let side = synface_engine::estimate::fact_u64(inputs, "image_size");
+        let mut facts = inputs
+            .first()
+            .map(|(_, f)| (*f).clone())
+            .unwrap_or_default();
+        let net = super::cost::train_net(params, side);
+        facts.insert("net_flops".into(), toml::Value::Float(net.flops));
+        facts
+    }
+    fn estimate(
+        &self,
+        params: &ParamTable,
+        inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::train(params, inputs)
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources {
@@ -236,6 +259,14 @@ impl Stage for Train {
             serde_json::to_vec_pretty(&cfg.backbone).map_err(StageError::msg)?,
         );
         a.publish("curve.csv", out.curve_csv.into_bytes());
+        // The resolved parameters that enter the key (so equal keys give equal bytes), for
+        // reports and readers of the run folder.
+        let unkeyed = synface_engine::param_rule::unkeyed(&TrainParams::specs());
+        let keyed = synface_engine::plan::keyed(ctx.params, &unkeyed);
+        a.publish(
+            "params.json",
+            serde_json::to_vec_pretty(&keyed).map_err(StageError::msg)?,
+        );
         a.set_metrics(&serde_json::json!({
             "final_loss": out.final_loss,
             "best_val_accuracy": out.best_val.map(|b| b.0),
@@ -569,17 +600,23 @@ mod tests {
 
     #[test]
     fn plan_time_checks() {
-        assert!(Train.check(&params(&[])).is_empty());
-        let bad = Train.check(&params(&[("arch", toml::Value::String("resnet".into()))]));
+        // What the planner runs: the declared rules, then the kind's own checks.
+        let check = |t: &ParamTable| {
+            let mut v = synface_engine::param_rule::rule_issues(&Train.params(), t);
+            v.extend(Train.check(t));
+            v
+        };
+        assert!(check(&params(&[])).is_empty());
+        let bad = check(&params(&[("arch", toml::Value::String("resnet".into()))]));
         assert_eq!(bad[0].param, "arch");
-        let bad = Train.check(&params(&[("margin", toml::Value::String("sphere".into()))]));
+        let bad = check(&params(&[("margin", toml::Value::String("sphere".into()))]));
         assert_eq!(bad[0].param, "margin");
         assert_eq!(
-            Train
-                .check(&params(&[("val_ids", toml::Value::Float(1.0))]))
-                .len(),
+            check(&params(&[("val_ids", toml::Value::Float(1.0))])).len(),
             1
         );
+        let bad = check(&params(&[("m", toml::Value::Float(2.0))]));
+        assert_eq!(bad[0].param, "m");
         assert!(Train.resources(&params(&[])).gpu);
         let p: TrainParams = synface_engine::params::decode(&params(&[])).unwrap();
         let cfg = p.to_config(32, 0).unwrap();

@@ -1,12 +1,12 @@
-//! Plan-time checks of `train` parameters: every problem at once, each naming the parameter
-//! at fault (so the diagnostic points at that value, in the file or in `--set`), and the
-//! cross-stage check of the input image size against the backbone's stride-2 stages.
+//! Plan-time checks of `train` parameters beyond their declared rules: every problem at once,
+//! each naming the parameter at fault (so the diagnostic points at that value, in the file or
+//! in `--set`), and the cross-stage check of the input image size against the backbone's
+//! stride-2 stages.
 
 use synface_engine::ParamIssue;
 
 use super::train::TrainParams;
 use crate::nn::backbone::Arch;
-use crate::nn::margin::MarginKind;
 
 fn issue(param: &str, message: impl Into<String>) -> ParamIssue {
     ParamIssue {
@@ -15,31 +15,36 @@ fn issue(param: &str, message: impl Into<String>) -> ParamIssue {
     }
 }
 
-/// Every problem with `p`. `image_size` is the side of the input images when known (from the
-/// producing stage at plan time, from the dataset at run time).
+/// Every problem with `p` that its declared rules (ranges, choices: `TrainParams`) cannot
+/// see: the stage layout against the input side, and `m`. `image_size` is the side of the
+/// input images when known (from the producing stage at plan time, from the dataset at run
+/// time).
 pub fn train_issues(p: &TrainParams, image_size: Option<usize>) -> Vec<ParamIssue> {
     let mut out = Vec::new();
-    if let Err(e) = p.margin.parse::<MarginKind>() {
-        out.push(issue("margin", e.to_string()));
+    if let Ok(arch) = p.arch.parse::<Arch>() {
+        out.extend(shape_issues(p, arch, image_size));
     }
-    if !matches!(p.schedule.as_str(), "cosine" | "step") {
-        out.push(issue(
-            "schedule",
-            format!(
-                "unknown schedule `{}` (expected `cosine` or `step`)",
-                p.schedule
-            ),
-        ));
+    if p.m >= std::f64::consts::FRAC_PI_2 {
+        out.push(issue("m", "m must be < pi/2"));
     }
-    match p.arch.parse::<Arch>() {
-        Ok(arch) => out.extend(shape_issues(p, arch, image_size)),
-        Err(e) => out.push(issue("arch", e.to_string())),
-    }
-    out.extend(scalar_issues(p));
     out
 }
 
-/// Depths, widths, embedding, dropout and the input side.
+/// The declared rules and [`train_issues`] together: what `to_config` refuses at run time.
+pub fn all_issues(p: &TrainParams, image_size: Option<usize>) -> Vec<ParamIssue> {
+    use synface_engine::ParamsSchema;
+    let mut out = match toml::Value::try_from(p) {
+        Ok(toml::Value::Table(t)) => {
+            let table: synface_engine::ParamTable = t.into_iter().collect();
+            synface_engine::param_rule::rule_issues(&TrainParams::specs(), &table)
+        }
+        _ => Vec::new(),
+    };
+    out.extend(train_issues(p, image_size));
+    out
+}
+
+/// The number of stages and the input side.
 fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<ParamIssue> {
     let mut out = Vec::new();
     if p.depths.is_empty() || p.depths.len() != p.widths.len() {
@@ -56,20 +61,6 @@ fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<P
         out.push(issue(
             "depths",
             format!("at most 6 stages, got {}", p.depths.len()),
-        ));
-    }
-    for (name, v) in [("depths", &p.depths), ("widths", &p.widths)] {
-        if v.contains(&0) {
-            out.push(issue(name, format!("{name} must all be positive")));
-        }
-    }
-    if p.embedding == 0 {
-        out.push(issue("embedding", "embedding must be positive"));
-    }
-    if !(0.0..1.0).contains(&p.dropout) {
-        out.push(issue(
-            "dropout",
-            format!("dropout {} must be in [0, 1)", p.dropout),
         ));
     }
     let reductions = p.depths.len() + usize::from(arch == Arch::MobileFaceNet);
@@ -98,38 +89,6 @@ fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<P
     out
 }
 
-/// The scalar hyper-parameters, each on its own.
-fn scalar_issues(p: &TrainParams) -> Vec<ParamIssue> {
-    let checks = [
-        (p.s > 0.0, "s", "s must be > 0"),
-        (p.m < std::f64::consts::FRAC_PI_2, "m", "m must be < pi/2"),
-        (p.lr > 0.0, "lr", "lr must be > 0"),
-        (
-            (0.0..1.0).contains(&p.momentum),
-            "momentum",
-            "momentum must be in [0, 1)",
-        ),
-        (
-            p.weight_decay >= 0.0,
-            "weight_decay",
-            "weight_decay must be >= 0",
-        ),
-        (
-            (0.0..1.0).contains(&p.val_ids),
-            "val_ids",
-            "val_ids must be in [0, 1)",
-        ),
-        (p.batch_size >= 2, "batch_size", "batch_size must be >= 2"),
-        (p.epochs >= 1, "epochs", "epochs must be >= 1"),
-        (p.gamma > 0.0, "gamma", "gamma must be > 0"),
-    ];
-    checks
-        .iter()
-        .filter(|(ok, _, _)| !ok)
-        .map(|(_, param, msg)| issue(param, *msg))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,11 +109,10 @@ mod tests {
         p.momentum = 2.0;
         p.margin = "softmax".into();
         p.batch_size = 1;
-        let params: Vec<String> = train_issues(&p, None)
-            .into_iter()
-            .map(|i| i.param)
-            .collect();
-        assert_eq!(params, ["margin", "lr", "momentum", "batch_size"]);
+        p.m = 2.0;
+        let issues = all_issues(&p, None);
+        let params: Vec<String> = issues.into_iter().map(|i| i.param).collect();
+        assert_eq!(params, ["margin", "batch_size", "lr", "momentum", "m"]);
         assert!(train_issues(&defaults(), Some(112)).is_empty());
     }
 

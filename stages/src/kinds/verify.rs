@@ -6,8 +6,8 @@
 //! an optional `train` dataset is connected and both carry `identity_ids`.
 
 use synface_engine::{
-    Artifact, Device, ParamIssue, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
-    Stage, StageError,
+    Artifact, Device, Facts, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources,
+    RunCtx, Stage, StageError,
 };
 use synface_kernels::Backend;
 
@@ -23,7 +23,7 @@ synface_engine::stage_params! {
         /// at most this many embeddings in embeddings.safetensors
         max_embeddings: u64 = 1000u64,
         /// test identities seen in training: "fail", "warn" or "off"
-        disjoint: String = "fail",
+        disjoint: String = "fail" => ParamRule::one_of(&["fail", "warn", "off"]),
     }
 }
 
@@ -91,14 +91,12 @@ impl Stage for Verify {
     fn output(&self) -> &'static str {
         "verification"
     }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        match params.get("disjoint").and_then(toml::Value::as_str) {
-            Some("fail" | "warn" | "off") | None => Vec::new(),
-            Some(v) => vec![ParamIssue {
-                param: "disjoint".into(),
-                message: format!("`{v}` is not one of \"fail\", \"warn\", \"off\""),
-            }],
-        }
+    fn estimate(
+        &self,
+        params: &ParamTable,
+        inputs: &[(&str, &Facts)],
+    ) -> synface_engine::estimate::Estimate {
+        super::cost::verify(params, inputs)
     }
     fn resources(&self, _params: &ParamTable) -> Resources {
         Resources {
@@ -166,8 +164,9 @@ mod tests {
         assert_eq!(Verify.output(), "verification");
         let bad: ParamTable =
             [("disjoint".to_string(), toml::Value::String("maybe".into()))].into();
-        assert_eq!(Verify.check(&bad).len(), 1);
+        let issues = |t: &ParamTable| synface_engine::param_rule::rule_issues(&Verify.params(), t);
+        assert_eq!(issues(&bad).len(), 1);
         let ok: ParamTable = [("disjoint".to_string(), toml::Value::String("warn".into()))].into();
-        assert!(Verify.check(&ok).is_empty());
+        assert!(issues(&ok).is_empty());
     }
 }

@@ -250,7 +250,37 @@ pub fn to_safetensors(
                 .map_err(|e| NnError::Checkpoint(e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, metadata).map_err(|e| NnError::Checkpoint(e.to_string()))
+    let bytes =
+        safetensors::serialize(views, metadata).map_err(|e| NnError::Checkpoint(e.to_string()))?;
+    sorted_header(bytes)
+}
+
+/// The same safetensors bytes with the header's keys in sorted order: `safetensors` writes
+/// the metadata map in `HashMap` order, which differs between calls, and outputs must be
+/// byte-identical (docs/design.md §11).
+fn sorted_header(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    use std::collections::BTreeMap;
+    let bad = |m: String| NnError::Checkpoint(format!("safetensors header: {m}"));
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .filter(|&n| 8 + n <= bytes.len())
+        .ok_or_else(|| bad("truncated".into()))?;
+    let mut header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| bad(e.to_string()))?;
+    if let Some(meta) = header.remove("__metadata__") {
+        let sorted: BTreeMap<String, String> =
+            serde_json::from_value(meta).map_err(|e| bad(e.to_string()))?;
+        let value = serde_json::to_value(sorted).map_err(|e| bad(e.to_string()))?;
+        header.insert("__metadata__".into(), value);
+    }
+    let mut json = serde_json::to_vec(&header).map_err(|e| bad(e.to_string()))?;
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Decode safetensors bytes into host tensors (sorted by name) and the metadata map.
@@ -347,6 +377,28 @@ mod tests {
             .map(|(n, v)| HostTensor::of(n.clone(), v.as_tensor()).unwrap())
             .collect();
         assert_eq!(to_safetensors(again, None).unwrap(), c);
+    }
+
+    #[test]
+    fn safetensors_with_metadata_are_byte_identical_every_time() {
+        let t = || {
+            vec![HostTensor {
+                name: "w".into(),
+                shape: vec![2],
+                data: vec![1.0, 2.0],
+            }]
+        };
+        let meta = || {
+            (0..16)
+                .map(|i| (format!("key{i}"), format!("value {i}")))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let first = to_safetensors(t(), Some(meta())).unwrap();
+        for _ in 0..20 {
+            assert_eq!(to_safetensors(t(), Some(meta())).unwrap(), first);
+        }
+        let (back, m) = from_safetensors(&first).unwrap();
+        assert_eq!((back[0].data.clone(), m), (vec![1.0, 2.0], meta()));
     }
 
     #[test]

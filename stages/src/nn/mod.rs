@@ -10,7 +10,8 @@
 //! - [`input`]: u8 NHWC images -> normalised NCHW tensors (resize, flip, domain blend);
 //! - [`trainer`]: the training loop behind the `train` stage (checkpointable state);
 //! - [`validate`]: pair-verification accuracy on held-out identities (model selection);
-//! - [`embedder`]: the inference API used by the verify stage.
+//! - [`embedder`]: the inference API used by the verify stage;
+//! - [`model_meta`]: the metadata `model.safetensors` carries (architecture, preprocessing).
 
 pub mod alloc;
 pub mod backbone;
@@ -21,6 +22,7 @@ pub mod iresnet;
 pub mod layers;
 pub mod margin;
 pub mod mobilefacenet;
+pub mod model_meta;
 pub mod optim;
 pub mod trainer;
 pub mod validate;

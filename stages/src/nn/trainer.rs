@@ -479,7 +479,7 @@ fn train_inner(
         None => backbone_tensors(&vm)?,
     };
     Ok(TrainOutput {
-        model: to_safetensors(weights, None)?,
+        model: to_safetensors(weights, Some(super::model_meta::metadata(&cfg.backbone)))?,
         curve_csv: p.curve,
         final_loss: p.last_loss,
         best_val: p.best,

@@ -1,8 +1,11 @@
 //! Which figures a report shows, built from grouped runs: accuracy heatmaps over width x depth
-//! (one per combination of the other axes), accuracy vs every numeric axis, ROC curves,
-//! training curves, same/different-identity score distributions and 2-D MDS embedding maps.
-//! Drawing itself is in [`super::plots`].
+//! (one per combination of the other axes; mean ± std per cell), accuracy vs every numeric
+//! axis, ROC curves and training curves (every replicate drawn faintly, the mean over
+//! replicates bold with a ± std band; training curves smoothed, see [`super::curves`]),
+//! same/different-identity score distributions and 2-D MDS embedding maps (a few identities
+//! coloured, with a legend). Drawing itself is in [`super::plots`].
 
+use super::curves::{mean_band, on_grid, smooth};
 use super::inputs::pair_cosines;
 use super::mds::{classical_mds, squared_distances};
 use super::plots::{render, Chart, Figure, Series};
@@ -83,13 +86,13 @@ fn heatmaps(opts: &Options, groups: &[Group]) -> Result<Vec<Figure>, ReportError
             let i = xs.iter().position(|x| cmp_values(x, &g.key[wa]).is_eq());
             let j = ys.iter().position(|y| cmp_values(y, &g.key[da]).is_eq());
             if let (Some(i), Some(j)) = (i, j) {
-                cells[j * xs.len() + i] = Some(g.accuracy.mean);
+                cells[j * xs.len() + i] = Some((g.accuracy.mean, g.accuracy.std));
             }
         }
         let title = if panel.is_empty() {
-            "Accuracy (%)".to_string()
+            "Accuracy (%, mean ± std over seeds)".to_string()
         } else {
-            format!("Accuracy (%) — {}", label_of(&panel))
+            format!("Accuracy (%, mean ± std over seeds) — {}", label_of(&panel))
         };
         let chart = Chart::Heatmap {
             xs: xs.iter().map(super::show_value).collect(),
@@ -133,6 +136,7 @@ fn accuracy_lines(groups: &[Group]) -> Result<Vec<Figure>, ReportError> {
                     },
                     points: pts.iter().map(|p| (p.0, p.1)).collect(),
                     err: pts.iter().map(|p| p.2).collect(),
+                    ..Series::default()
                 }
             })
             .collect();
@@ -159,27 +163,33 @@ fn accuracy_lines(groups: &[Group]) -> Result<Vec<Figure>, ReportError> {
     Ok(out)
 }
 
+/// FAR grid of the ROC figure: log10 FAR from -4 to 0.
+fn far_grid() -> Vec<f64> {
+    (0..=80).map(|k| -4.0 + k as f64 * 0.05).collect()
+}
+
 fn roc(input: &ReportInput, groups: &[Group]) -> Result<Option<Figure>, ReportError> {
-    let series: Vec<Series> = groups
-        .iter()
-        .filter_map(|g| {
-            let r = g
-                .runs
-                .iter()
-                .map(|&i| &input.runs[i])
-                .find(|r| !r.roc.is_empty())?;
-            let points = r
-                .roc
-                .iter()
-                .map(|&(far, tar)| (far.max(1e-4).log10(), tar))
-                .collect();
-            Some(Series {
-                name: g.label.clone(),
-                points,
-                err: vec![],
+    let grid = far_grid();
+    let mut series = Vec::new();
+    for (c, g) in groups.iter().enumerate() {
+        let curves: Vec<Vec<(f64, f64)>> = g
+            .runs
+            .iter()
+            .map(|&i| &input.runs[i])
+            .filter(|r| !r.roc.is_empty())
+            .map(|r| {
+                r.roc
+                    .iter()
+                    .map(|&(far, tar)| (far.max(1e-4).log10(), tar))
+                    .collect()
             })
-        })
-        .collect();
+            .collect();
+        if curves.is_empty() {
+            continue;
+        }
+        let sampled: Vec<Vec<f64>> = curves.iter().map(|c| on_grid(c, &grid)).collect();
+        series.extend(replicates_and_mean(&g.label, c, &grid, &curves, &sampled));
+    }
     if series.is_empty() {
         return Ok(None);
     }
@@ -190,21 +200,59 @@ fn roc(input: &ReportInput, groups: &[Group]) -> Result<Option<Figure>, ReportEr
         log_x: true,
         markers: false,
     };
-    render("roc", "ROC (first replicate of each group)", &chart).map(Some)
+    render(
+        "roc",
+        "ROC: every replicate (faint), mean over replicates ± std (bold, band)",
+        &chart,
+    )
+    .map(Some)
+}
+
+/// Faint series for each replicate's raw curve, then the bold mean of the `sampled` values
+/// (one row per replicate, on `grid`) with a ± std band when there are several.
+fn replicates_and_mean(
+    name: &str,
+    colour: usize,
+    grid: &[f64],
+    raw: &[Vec<(f64, f64)>],
+    sampled: &[Vec<f64>],
+) -> Vec<Series> {
+    let mut out: Vec<Series> = raw
+        .iter()
+        .map(|points| Series {
+            points: points.clone(),
+            colour: Some(colour),
+            faint: true,
+            ..Series::default()
+        })
+        .collect();
+    let (mean, band) = mean_band(sampled);
+    let n = sampled.len();
+    out.push(Series {
+        name: if n > 1 {
+            format!("{name} (n = {n})")
+        } else {
+            name.to_string()
+        },
+        points: grid.iter().copied().zip(mean).collect(),
+        band: if n > 1 { band } else { Vec::new() },
+        colour: Some(colour),
+        ..Series::default()
+    });
+    out
 }
 
 fn training(input: &ReportInput) -> Result<Vec<Figure>, ReportError> {
-    // One curve per group (the first replicate).
-    let mut seen: Vec<PointValues> = Vec::new();
-    let mut curves = Vec::new();
+    // Every replicate's curve, grouped by the non-replicate axes.
+    let mut groups: Vec<(PointValues, Vec<&super::Curve>)> = Vec::new();
     for c in input.curves.iter().filter(|c| !c.rows.is_empty()) {
         let key: PointValues = without(&c.point, &REPLICATE_AXES);
-        if !seen.contains(&key) {
-            seen.push(key.clone());
-            curves.push((key, c));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(c),
+            None => groups.push((key, vec![c])),
         }
     }
-    curves.sort_by(|a, b| cmp_keys(&a.0, &b.0));
+    groups.sort_by(|a, b| cmp_keys(&a.0, &b.0));
     let mut out = Vec::new();
     for (name, desc, get) in [
         (
@@ -214,20 +262,30 @@ fn training(input: &ReportInput) -> Result<Vec<Figure>, ReportError> {
         ),
         ("train_acc", "train accuracy", |r| r.train_acc),
     ] {
-        let series: Vec<Series> = curves
-            .iter()
-            .map(|(key, c)| Series {
-                name: label_of(key),
-                points: c
-                    .rows
-                    .iter()
-                    .filter(|r| get(r).is_finite())
-                    .map(|r| (r.step, get(r)))
-                    .collect(),
-                err: vec![],
-            })
-            .filter(|s| !s.points.is_empty())
-            .collect();
+        let mut series = Vec::new();
+        for (colour, (key, curves)) in groups.iter().enumerate() {
+            let raw: Vec<Vec<(f64, f64)>> = curves
+                .iter()
+                .map(|c| {
+                    c.rows
+                        .iter()
+                        .filter(|r| get(r).is_finite())
+                        .map(|r| (r.step, get(r)))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|p| !p.is_empty())
+                .collect();
+            let Some(first) = raw.first() else { continue };
+            let grid: Vec<f64> = first.iter().map(|p| p.0).collect();
+            let sampled: Vec<Vec<f64>> = raw.iter().map(|c| smooth(&on_grid(c, &grid))).collect();
+            series.extend(replicates_and_mean(
+                &label_of(key),
+                colour,
+                &grid,
+                &raw,
+                &sampled,
+            ));
+        }
         if series.is_empty() {
             continue;
         }
@@ -238,7 +296,9 @@ fn training(input: &ReportInput) -> Result<Vec<Figure>, ReportError> {
             log_x: false,
             markers: false,
         };
-        out.push(render(name, &format!("Training curve: {desc}"), &chart)?);
+        let title =
+            format!("Training curve: {desc} (raw per replicate faint; smoothed mean ± std bold)");
+        out.push(render(name, &title, &chart)?);
     }
     Ok(out)
 }
@@ -296,12 +356,12 @@ fn score_distributions(
             Series {
                 name: format!("same identity ({})", same.len()),
                 points: histogram(&same, lo, hi, 40),
-                err: vec![],
+                ..Series::default()
             },
             Series {
                 name: format!("different identities ({})", diff.len()),
                 points: histogram(&diff, lo, hi, 40),
-                err: vec![],
+                ..Series::default()
             },
         ];
         let chart = Chart::Lines {
@@ -342,38 +402,64 @@ fn mds_maps(
             .flat_map(|&i| e.data[i * e.dim..(i + 1) * e.dim].iter().copied())
             .collect();
         let xy = classical_mds(&squared_distances(&pts, e.dim), m, 2);
-        // Colour by label rank among the labels present.
-        let mut labels: Vec<i64> = idx.iter().map(|&i| e.labels[i]).collect();
-        labels.sort_unstable();
-        labels.dedup();
-        let points: Vec<(f64, f64, usize)> = idx
+        let shown_labels: Vec<i64> = idx.iter().map(|&i| e.labels[i]).collect();
+        let highlighted = most_frequent(&shown_labels, MDS_IDENTITIES);
+        let points: Vec<(f64, f64, Option<usize>)> = idx
             .iter()
             .enumerate()
             .map(|(k, &i)| {
-                (
-                    xy[2 * k],
-                    xy[2 * k + 1],
-                    labels.binary_search(&e.labels[i]).unwrap_or(0),
-                )
+                let class = highlighted.iter().position(|&l| l == e.labels[i]);
+                (xy[2 * k], xy[2 * k + 1], class)
             })
             .collect();
+        let mut all = shown_labels.clone();
+        all.sort_unstable();
+        all.dedup();
         let title = format!(
-            "MDS of {m} test embeddings ({} identities) — {}",
-            labels.len(),
+            "MDS of {m} test embeddings ({} identities, {} coloured) — {}",
+            all.len(),
+            highlighted.len(),
             g.label
         );
+        let legend = highlighted
+            .iter()
+            .map(|l| format!("identity {l}"))
+            .collect();
         out.push(render(
             &format!("mds_{}", g.slug),
             &title,
-            &Chart::Scatter { points },
+            &Chart::Scatter { points, legend },
         )?);
     }
     Ok(out)
 }
 
+/// Identities coloured in an MDS map (the rest are grey).
+const MDS_IDENTITIES: usize = 12;
+
+/// Up to `k` labels with the most occurrences (ties: smaller label first), in label order.
+fn most_frequent(labels: &[i64], k: usize) -> Vec<i64> {
+    let mut counts: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    for &l in labels {
+        *counts.entry(l).or_default() += 1;
+    }
+    let mut by_count: Vec<(i64, usize)> = counts.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut top: Vec<i64> = by_count.into_iter().take(k).map(|(l, _)| l).collect();
+    top.sort_unstable();
+    top
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mds_colours_the_most_frequent_identities_only() {
+        let labels = [5, 5, 5, 1, 1, 9, 2, 2, 2, 2];
+        assert_eq!(most_frequent(&labels, 2), vec![2, 5]);
+        assert_eq!(most_frequent(&labels, 12), vec![1, 2, 5, 9]);
+    }
 
     #[test]
     fn histogram_is_a_density() {

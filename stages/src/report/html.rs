@@ -2,8 +2,9 @@
 //! `report.html` (plots inlined as SVG, contact sheets as base64 PNG data URIs).
 
 use super::plots::Figure;
+use super::provenance::Provenance;
 use super::table::{display_rows, markdown, Group};
-use super::{RunResult, Sheet, PROXY_LABEL};
+use super::{compare, RunResult, Sheet, PROXY_LABEL};
 
 /// The pieces of a report document.
 pub struct Document<'a> {
@@ -12,6 +13,7 @@ pub struct Document<'a> {
     pub figures: &'a [Figure],
     pub sheets: &'a [Sheet],
     pub runs: &'a [RunResult],
+    pub provenance: &'a Provenance,
 }
 
 impl Document<'_> {
@@ -23,23 +25,22 @@ impl Document<'_> {
     }
 
     fn summary(&self) -> String {
-        let best = self
-            .groups
-            .iter()
-            .max_by(|a, b| a.accuracy.mean.total_cmp(&b.accuracy.mean));
         let mut s = format!(
             "{} runs in {} groups (mean ± std over seed replicates).",
             self.runs.len(),
             self.groups.len()
         );
-        if let Some(b) = best {
-            s.push_str(&format!(
-                " Best: {} at {:.2}% accuracy.",
-                b.label,
-                100.0 * b.accuracy.mean
-            ));
+        if let Some(h) = compare::headline(self.groups, self.runs) {
+            s.push(' ');
+            s.push_str(&h);
         }
         s
+    }
+
+    /// The comparison table (every group against the best), when there are two groups.
+    fn comparisons(&self) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+        let (header, rows) = compare::table(self.groups, self.runs);
+        (!rows.is_empty()).then_some((header, rows))
     }
 
     fn proxy_note(&self) -> Option<String> {
@@ -60,6 +61,16 @@ impl Document<'_> {
         md.push_str("## Results\n\n");
         md.push_str(&markdown(self.groups));
         md.push_str("\nAccuracy: LFW-style 10-fold protocol; `fold std` is the spread over folds, `±` the spread over seeds.\n");
+        if let Some((header, rows)) = self.comparisons() {
+            md.push_str(&format!(
+                "\n## Against the best group\n\n{COMPARE_NOTE}\n\n"
+            ));
+            md.push_str(&format!("| {} |\n", header.join(" | ")));
+            md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+            for r in rows {
+                md.push_str(&format!("| {} |\n", r.join(" | ")));
+            }
+        }
         if !self.figures.is_empty() {
             md.push_str("\n## Figures\n\n");
             for f in self.figures {
@@ -78,6 +89,8 @@ impl Document<'_> {
                 ));
             }
         }
+        md.push('\n');
+        md.push_str(&self.provenance.markdown());
         md
     }
 
@@ -115,6 +128,13 @@ impl Document<'_> {
             h.push_str("</tr>\n");
         }
         h.push_str("</table>\n");
+        if let Some((header, rows)) = self.comparisons() {
+            h.push_str(&format!(
+                "<h2>Against the best group</h2>\n<p>{}</p>\n",
+                esc(COMPARE_NOTE)
+            ));
+            h.push_str(&html_table(&header, &rows));
+        }
         if !self.figures.is_empty() {
             h.push_str("<h2>Figures</h2>\n");
             for f in self.figures {
@@ -136,9 +156,32 @@ impl Document<'_> {
                 ));
             }
         }
+        h.push_str(&self.provenance.html());
         h.push_str("</body></html>\n");
         h
     }
+}
+
+/// What the comparison table shows.
+const COMPARE_NOTE: &str = "Each group against the best one: difference of mean accuracies \
+    (points), its 95% confidence interval and Welch's t-test over the seed replicates \
+    (two-sided, not corrected for multiple comparisons). \"within noise\": p >= 0.05.";
+
+fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut h = String::from("<table>\n<tr>");
+    for c in header {
+        h.push_str(&format!("<th>{}</th>", esc(c)));
+    }
+    h.push_str("</tr>\n");
+    for r in rows {
+        h.push_str("<tr>");
+        for c in r {
+            h.push_str(&format!("<td>{}</td>", esc(c)));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    h
 }
 
 /// Escape text for HTML.

@@ -3,16 +3,22 @@
 //!
 //! The `report` stage kind (`kinds/report.rs`) only decodes its gathered artifacts into the
 //! plain types below ([`inputs`]); everything here is pure, deterministic and testable:
-//! [`table`] groups runs over seed replicates, [`figures`] picks the figures and [`plots`]
-//! draws them with plotters, [`mds`] embeds embeddings in 2-D, [`sheet`] builds contact
-//! sheets, [`html`] assembles the documents.
+//! [`table`] groups runs over seed replicates, [`compare`] tests the best group against the
+//! others ([`stats`]: Welch's t-test), [`figures`] picks the figures ([`curves`]: smoothing
+//! and bands) and [`plots`] draws them with plotters, [`mds`] embeds embeddings in 2-D,
+//! [`sheet`] builds contact sheets, [`provenance`] says where the numbers come from,
+//! [`html`] assembles the documents.
 
+pub mod compare;
+pub mod curves;
 pub mod figures;
 pub mod html;
 pub mod inputs;
 pub mod mds;
 pub mod plots;
+pub mod provenance;
 pub mod sheet;
+pub mod stats;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -148,6 +154,7 @@ pub struct ReportInput {
     pub runs: Vec<RunResult>,
     pub curves: Vec<Curve>,
     pub sheets: Vec<Sheet>,
+    pub provenance: provenance::Provenance,
 }
 
 /// Build every report file: `report.md`, `report.html`, `results.csv`, `runs.csv` and each
@@ -189,6 +196,7 @@ pub fn build(opts: &Options, input: &ReportInput) -> Result<Vec<OutFile>, Report
         figures: &figures,
         sheets: &input.sheets,
         runs: &input.runs,
+        provenance: &input.provenance,
     };
     files.push(OutFile {
         name: "report.md".into(),

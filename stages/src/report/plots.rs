@@ -1,7 +1,9 @@
 //! The report's figures, drawn with plotters into both SVG (inlined in the HTML) and PNG.
 //! Text uses the committed DejaVu Sans font (`assets/fonts/`), loaded from bytes, so output
-//! does not depend on system fonts. Three chart shapes ([`Chart`]): heatmap, line chart with
-//! error bars, scatter; which figures a report shows is decided in [`super::figures`].
+//! does not depend on system fonts. Three chart shapes ([`Chart`]): heatmap (with a colour bar
+//! and ± std per cell), line chart (error bars, shaded bands, faint raw traces), scatter (a few
+//! highlighted classes with a legend, the rest grey); which figures a report shows is decided
+//! in [`super::figures`].
 
 use std::sync::OnceLock;
 
@@ -39,22 +41,28 @@ pub struct Figure {
     pub png: Vec<u8>,
 }
 
-/// One line of a line chart: points sorted by x, optional +- error per point.
-#[derive(Debug, Clone, PartialEq)]
+/// One line of a line chart: points sorted by x, optional +- error per point, optional shaded
+/// band `(low, high)` per point.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub err: Vec<f64>,
+    pub band: Vec<(f64, f64)>,
+    /// Palette index (default: the series' position).
+    pub colour: Option<usize>,
+    /// Drawn thin and pale, without a legend entry (raw traces behind a summary).
+    pub faint: bool,
 }
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chart {
-    /// Cells in row-major order over `ys` (rows) x `xs` (columns).
+    /// Cells `(mean, std)` in row-major order over `ys` (rows) x `xs` (columns).
     Heatmap {
         xs: Vec<String>,
         ys: Vec<String>,
-        cells: Vec<Option<f64>>,
+        cells: Vec<Option<(f64, f64)>>,
         x_desc: String,
         y_desc: String,
     },
@@ -66,8 +74,11 @@ pub enum Chart {
         log_x: bool,
         markers: bool,
     },
-    /// (x, y, colour index).
-    Scatter { points: Vec<(f64, f64, usize)> },
+    /// (x, y, class): classes index `legend`; `None` is drawn small and grey.
+    Scatter {
+        points: Vec<(f64, f64, Option<usize>)>,
+        legend: Vec<String>,
+    },
 }
 
 const W: u32 = 720;
@@ -123,7 +134,7 @@ fn draw<DB: DrawingBackend>(
             log_x,
             markers,
         } => draw_lines(root, title, series, x_desc, y_desc, *log_x, *markers),
-        Chart::Scatter { points } => draw_scatter(root, title, points),
+        Chart::Scatter { points, legend } => draw_scatter(root, title, points, legend),
     }
 }
 
@@ -158,13 +169,20 @@ fn draw_heatmap<DB: DrawingBackend>(
     title: &str,
     xs: &[String],
     ys: &[String],
-    cells: &[Option<f64>],
+    cells: &[Option<(f64, f64)>],
     x_desc: &str,
     y_desc: &str,
 ) -> Result<(), String> {
     // Cell (i, j) spans [i - 0.5, i + 0.5] x [j - 0.5, j + 0.5]; labels sit at the integers.
     let (nx, ny) = (xs.len().max(1), ys.len().max(1));
-    let mut chart = ChartBuilder::on(root)
+    let (w, _) = root.dim_in_pixel();
+    let (main, bar) = root.split_horizontally(w.saturating_sub(90));
+    let vals: Vec<f64> = cells.iter().flatten().map(|c| c.0).collect();
+    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    draw_colour_bar(&bar, lo, lo + span)?;
+    let mut chart = ChartBuilder::on(&main)
         .caption(title, (FAMILY, 18))
         .margin(12)
         .x_label_area_size(45)
@@ -193,15 +211,11 @@ fn draw_heatmap<DB: DrawingBackend>(
         .label_style((FAMILY, 13))
         .draw()
         .map_err(|e| e.to_string())?;
-    let vals: Vec<f64> = cells.iter().flatten().copied().collect();
-    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let span = if hi > lo { hi - lo } else { 1.0 };
     let cell = |k: usize| ((k % nx) as f64, (k / nx) as f64);
     chart
         .draw_series(cells.iter().enumerate().filter_map(|(k, c)| {
             let (i, j) = cell(k);
-            c.map(|v| {
+            c.map(|(v, _)| {
                 Rectangle::new(
                     [(i - 0.5, j - 0.5), (i + 0.5, j + 0.5)],
                     ramp((v - lo) / span).filled(),
@@ -209,21 +223,66 @@ fn draw_heatmap<DB: DrawingBackend>(
             })
         }))
         .map_err(|e| e.to_string())?;
-    let centre = Pos::new(HPos::Center, VPos::Center);
+    for (pos, size, text) in [
+        (
+            VPos::Bottom,
+            14,
+            (|m, _| format!("{:.2}", 100.0 * m)) as fn(f64, f64) -> String,
+        ),
+        (VPos::Top, 11, |_, s| format!("± {:.2}", 100.0 * s)),
+    ] {
+        chart
+            .draw_series(cells.iter().enumerate().filter_map(|(k, c)| {
+                let (i, j) = cell(k);
+                c.map(|(m, sd)| {
+                    let colour: &'static RGBColor = if (m - lo) / span > 0.6 {
+                        &BLACK
+                    } else {
+                        &WHITE
+                    };
+                    let style = TextStyle::from((FAMILY, size).into_font())
+                        .color(colour)
+                        .pos(Pos::new(HPos::Center, pos));
+                    Text::new(text(m, sd), (i, j), style)
+                })
+            }))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A vertical colour bar for values `lo..hi` (fractions, labelled in %).
+fn draw_colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+) -> Result<(), String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(40)
+        .margin_bottom(57)
+        .margin_right(8)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.0..1.0, 100.0 * lo..100.0 * hi)
+        .map_err(|e| e.to_string())?;
     chart
-        .draw_series(cells.iter().enumerate().filter_map(|(k, c)| {
-            let (i, j) = cell(k);
-            c.map(|v| {
-                let colour: &'static RGBColor = if (v - lo) / span > 0.6 {
-                    &BLACK
-                } else {
-                    &WHITE
-                };
-                let style = TextStyle::from((FAMILY, 14).into_font())
-                    .color(colour)
-                    .pos(centre);
-                Text::new(format!("{:.2}", 100.0 * v), (i, j), style)
-            })
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .y_desc("accuracy %")
+        .label_style((FAMILY, 11))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let steps = 64;
+    let (a, b) = (100.0 * lo, 100.0 * hi);
+    chart
+        .draw_series((0..steps).map(|k| {
+            let (t0, t1) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+            Rectangle::new(
+                [(0.0, a + (b - a) * t0), (1.0, a + (b - a) * t1)],
+                ramp((t0 + t1) / 2.0).filled(),
+            )
         }))
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -239,7 +298,13 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     for s in series {
         for (k, &(x, y)) in s.points.iter().enumerate() {
             let e = s.err.get(k).copied().unwrap_or(0.0);
-            b = (b.0.min(x), b.1.max(x), b.2.min(y - e), b.3.max(y + e));
+            let (lo, hi) = s.band.get(k).copied().unwrap_or((y, y));
+            b = (
+                b.0.min(x),
+                b.1.max(x),
+                b.2.min((y - e).min(lo)),
+                b.3.max((y + e).max(hi)),
+            );
         }
     }
     if !b.0.is_finite() {
@@ -321,7 +386,27 @@ fn draw_lines<DB: DrawingBackend>(
         .draw()
         .map_err(|e| e.to_string())?;
     for (i, s) in series.iter().enumerate() {
-        let colour = Palette99::pick(i).to_rgba();
+        let colour = Palette99::pick(s.colour.unwrap_or(i)).to_rgba();
+        if !s.band.is_empty() {
+            let upper = s.points.iter().zip(&s.band).map(|(p, b)| (p.0, b.1));
+            let lower = s.points.iter().zip(&s.band).rev().map(|(p, b)| (p.0, b.0));
+            let outline: Vec<(f64, f64)> = upper.chain(lower).collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    colour.mix(0.18).filled(),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        if s.faint {
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    colour.mix(0.22).stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(
                 s.points.iter().copied(),
@@ -347,7 +432,7 @@ fn draw_lines<DB: DrawingBackend>(
                 .map_err(|e| e.to_string())?;
         }
     }
-    if series.iter().any(|s| !s.name.is_empty()) {
+    if series.iter().any(|s| !s.faint && !s.name.is_empty()) {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
@@ -363,12 +448,12 @@ fn draw_lines<DB: DrawingBackend>(
 fn draw_scatter<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    points: &[(f64, f64, usize)],
+    points: &[(f64, f64, Option<usize>)],
+    legend: &[String],
 ) -> Result<(), String> {
     let s = Series {
-        name: String::new(),
         points: points.iter().map(|p| (p.0, p.1)).collect(),
-        err: vec![],
+        ..Series::default()
     };
     let (x0, x1, y0, y1) = bounds(&[s]);
     let mut chart = ChartBuilder::on(root)
@@ -386,13 +471,38 @@ fn draw_scatter<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| e.to_string())?;
+    let grey = RGBColor(200, 200, 200);
     chart
         .draw_series(
             points
                 .iter()
-                .map(|&(x, y, c)| Circle::new((x, y), 3, Palette99::pick(c).filled())),
+                .filter(|p| p.2.is_none())
+                .map(|&(x, y, _)| Circle::new((x, y), 2, grey.filled())),
         )
         .map_err(|e| e.to_string())?;
+    for (c, name) in legend.iter().enumerate() {
+        let colour = Palette99::pick(c).to_rgba();
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.2 == Some(c))
+                    .map(move |&(x, y, _)| Circle::new((x, y), 4, colour.filled())),
+            )
+            .map_err(|e| e.to_string())?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+    }
+    if !legend.is_empty() {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .label_font((FAMILY, 11))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
@@ -405,12 +515,14 @@ mod tests {
         let chart = Chart::Heatmap {
             xs: vec!["10".into(), "20".into()],
             ys: vec!["5".into()],
-            cells: vec![Some(0.8123), None],
+            cells: vec![Some((0.8123, 0.0125)), None],
             x_desc: "ids".into(),
             y_desc: "per_id".into(),
         };
         let f = render("h", "Accuracy", &chart).unwrap();
         assert!(f.svg.starts_with("<svg") && f.svg.contains("81.23") && f.svg.contains("Accuracy"));
+        assert!(f.svg.contains("± 1.25"), "the std is shown in the cell");
+        assert!(f.svg.contains("accuracy %"), "the colour bar is labelled");
         let img = image::load_from_memory(&f.png).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (W, H));
         // Text and cells are drawn: the PNG is not a blank page.
