@@ -103,3 +103,24 @@ pub(crate) fn whole_manifest(
     }
     Ok(Some(*m))
 }
+
+/// The artifact of manifest `m` from its outputs' bytes as `load_output` reads and verifies
+/// them (`None` if any is missing or corrupt); shared by [`super::Cache`] and
+/// [`super::shared::SharedCache`].
+pub(crate) fn assemble(
+    m: &ActionManifest,
+    mut load_output: impl FnMut(&OutputEntry) -> Result<Option<Vec<u8>>, CacheError>,
+) -> Result<Option<Artifact>, CacheError> {
+    let mut a = Artifact::new();
+    for o in &m.outputs {
+        let Some(bytes) = load_output(o)? else {
+            return Ok(None);
+        };
+        if o.published {
+            a.publish(o.name.clone(), bytes);
+        } else {
+            a.add(o.name.clone(), bytes);
+        }
+    }
+    Ok(Some(a))
+}

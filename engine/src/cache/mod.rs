@@ -373,18 +373,7 @@ impl Cache {
     /// Load the artifact of a manifest, verifying every blob. `Ok(None)` if any is missing
     /// or corrupt.
     pub fn load(&self, m: &ActionManifest) -> Result<Option<Artifact>, CacheError> {
-        let mut a = Artifact::new();
-        for o in &m.outputs {
-            let Some(bytes) = self.load_output(o)? else {
-                return Ok(None);
-            };
-            if o.published {
-                a.publish(o.name.clone(), bytes);
-            } else {
-                a.add(o.name.clone(), bytes);
-            }
-        }
-        Ok(Some(a))
+        commit::assemble(m, |o| self.load_output(o))
     }
 
     /// The verified bytes of one output of a manifest.

@@ -64,18 +64,7 @@ impl SharedCache {
     /// Load the artifact of a manifest, verifying every blob (`None` if one is missing or
     /// corrupt).
     pub fn load(&self, m: &ActionManifest) -> Result<Option<Artifact>, CacheError> {
-        let mut a = Artifact::new();
-        for o in &m.outputs {
-            let Some(bytes) = self.load_output(o)? else {
-                return Ok(None);
-            };
-            if o.published {
-                a.publish(o.name.clone(), bytes);
-            } else {
-                a.add(o.name.clone(), bytes);
-            }
-        }
-        Ok(Some(a))
+        commit::assemble(m, |o| self.load_output(o))
     }
 
     fn load_output(&self, o: &OutputEntry) -> Result<Option<Vec<u8>>, CacheError> {
