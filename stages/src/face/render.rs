@@ -154,6 +154,85 @@ struct Scratch {
     lit: Vec<u32>,
 }
 
+/// The photo style's per-image effects for image `index` (`None` for the synthetic style).
+fn photo_fx(opts: &RenderOptions, index: u64) -> Option<PhotoFx> {
+    match opts.style {
+        Style::Photo => Some(PhotoFx::sample(&mut ChaCha8Rng::seed_from_u64(seed_of(
+            "synface-photo",
+            &[opts.seed, index],
+        )))),
+        Style::Synthetic => None,
+    }
+}
+
+/// Add the image's expression to an identity's vertices.
+fn add_expression(model: &FaceModel, lat: &FaceLatent, verts: &mut [[f32; 3]]) {
+    for (c, basis) in lat.expression.iter().zip(&model.bases.expr) {
+        if *c != 0.0 {
+            for (i, d) in basis {
+                let v = &mut verts[*i as usize];
+                v[0] += c * d[0];
+                v[1] += c * d[1];
+                v[2] += c * d[2];
+            }
+        }
+    }
+}
+
+/// Per-vertex lighting of one image: SH irradiance (zero on normals facing well away) and,
+/// in the photo style, a specular term about the light's key direction.
+struct Lighting {
+    irr: Irradiance,
+    half: [f32; 3],
+    spec_w: f32,
+}
+
+impl Lighting {
+    fn new(light: &[f32; super::N_LIGHT], fx: Option<&PhotoFx>) -> Lighting {
+        // the key direction for specular highlights: the first-order SH direction of the light
+        let key = normalize([
+            light[3] + light[12] + light[21],
+            light[1] + light[10] + light[19],
+            light[2] + light[11] + light[20],
+        ]);
+        Lighting {
+            irr: Irradiance::new(light),
+            half: normalize([key[0], key[1], key[2] + 1.0]),
+            spec_w: fx.map_or(0.0, |f| f.specular),
+        }
+    }
+
+    /// (r, g, b, specular) of the vertices `idx` with normals `nrm` under rotation `rot`,
+    /// four at a time.
+    fn group(
+        &self,
+        rot: &[[f32; 3]; 3],
+        nrm: &[[f32; 3]],
+        idx: [usize; LANES],
+    ) -> [[f32; 4]; LANES] {
+        let n = [0, 1, 2].map(|c| F4::new(idx.map(|i| nrm[i][c])));
+        let (n, e) = self.irr.at4(rot, n);
+        let (n, e) = (n.map(F4::to_array), e.map(F4::to_array));
+        let half = self.half;
+        std::array::from_fn(|l| {
+            let e = if n[2][l] > -0.4 {
+                [e[0][l], e[1][l], e[2][l]]
+            } else {
+                [0.0; 3]
+            };
+            let spec = if self.spec_w > 0.0 {
+                self.spec_w
+                    * (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2])
+                        .max(0.0)
+                        .powi(24)
+            } else {
+                0.0
+            };
+            [e[0], e[1], e[2], spec]
+        })
+    }
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
@@ -179,27 +258,12 @@ fn render_with(
 ) -> RenderedFace {
     let ss = opts.supersample.max(1);
     let size = opts.size;
-    let fx = match opts.style {
-        Style::Photo => Some(PhotoFx::sample(&mut ChaCha8Rng::seed_from_u64(seed_of(
-            "synface-photo",
-            &[opts.seed, index],
-        )))),
-        Style::Synthetic => None,
-    };
+    let fx = photo_fx(opts, index);
     // expression
     let verts = &mut sc.verts;
     verts.clear();
     verts.extend_from_slice(&ident.verts);
-    for (c, basis) in lat.expression.iter().zip(&model.bases.expr) {
-        if *c != 0.0 {
-            for (i, d) in basis {
-                let v = &mut verts[*i as usize];
-                v[0] += c * d[0];
-                v[1] += c * d[1];
-                v[2] += c * d[2];
-            }
-        }
-    }
+    add_expression(model, lat, verts);
     let rot = rotation(lat.pose[0], lat.pose[1], lat.pose[2]);
     let place = Placement::fit(&ident.landmarks, size);
     let place_ss = Placement {
@@ -221,15 +285,7 @@ fn render_with(
         }
     }
     normals(model, verts, &sc.used, &mut sc.normals);
-    let irr = Irradiance::new(&lat.light);
-    // the key direction for specular highlights: the first-order SH direction of the light
-    let key = normalize([
-        lat.light[3] + lat.light[12] + lat.light[21],
-        lat.light[1] + lat.light[10] + lat.light[19],
-        lat.light[2] + lat.light[11] + lat.light[20],
-    ]);
-    let half = normalize([key[0], key[1], key[2] + 1.0]);
-    let spec_w = fx.as_ref().map_or(0.0, |f| f.specular);
+    let lighting = Lighting::new(&lat.light, fx.as_ref());
     sc.attrs.clear();
     sc.attrs.resize(verts.len(), [0.0; NA]);
     // the used vertices four at a time (the last group repeats its last vertex)
@@ -238,25 +294,10 @@ fn render_with(
         .extend((0..verts.len() as u32).filter(|&i| sc.used[i as usize]));
     for group in sc.lit.chunks(LANES) {
         let idx: [usize; LANES] = std::array::from_fn(|l| group[l.min(group.len() - 1)] as usize);
-        let n = [0, 1, 2].map(|c| F4::new(idx.map(|i| sc.normals[i][c])));
-        let (n, e) = irr.at4(&rot, n);
-        let (n, e) = (n.map(F4::to_array), e.map(F4::to_array));
-        for (l, &i) in idx.iter().enumerate().take(group.len()) {
-            let e = if n[2][l] > -0.4 {
-                [e[0][l], e[1][l], e[2][l]]
-            } else {
-                [0.0; 3]
-            };
-            let spec = if spec_w > 0.0 {
-                spec_w
-                    * (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2])
-                        .max(0.0)
-                        .powi(24)
-            } else {
-                0.0
-            };
+        let lit = lighting.group(&rot, &sc.normals, idx);
+        for (&i, [r, g, b, spec]) in idx.iter().zip(lit).take(group.len()) {
             let st = model.mesh.st[i];
-            sc.attrs[i] = [st[0], st[1], e[0], e[1], e[2], spec];
+            sc.attrs[i] = [st[0], st[1], r, g, b, spec];
         }
     }
     let eyes = EyeState::from_expression(&lat.expression);
@@ -364,24 +405,9 @@ pub fn posed_mesh(
     opts: &RenderOptions,
     index: u64,
 ) -> PosedMesh {
-    let fx = match opts.style {
-        Style::Photo => Some(PhotoFx::sample(&mut ChaCha8Rng::seed_from_u64(seed_of(
-            "synface-photo",
-            &[opts.seed, index],
-        )))),
-        Style::Synthetic => None,
-    };
+    let fx = photo_fx(opts, index);
     let mut verts = ident.verts.clone();
-    for (c, basis) in lat.expression.iter().zip(&model.bases.expr) {
-        if *c != 0.0 {
-            for (i, d) in basis {
-                let v = &mut verts[*i as usize];
-                v[0] += c * d[0];
-                v[1] += c * d[1];
-                v[2] += c * d[2];
-            }
-        }
-    }
+    add_expression(model, lat, &mut verts);
     let rot = rotation(lat.pose[0], lat.pose[1], lat.pose[2]);
     let place = Placement::fit(&ident.landmarks, opts.size);
     let screen = verts
@@ -390,36 +416,14 @@ pub fn posed_mesh(
         .collect();
     let mut nrm = Vec::new();
     normals(model, &verts, &vec![true; verts.len()], &mut nrm);
-    let irr = Irradiance::new(&lat.light);
-    let key = normalize([
-        lat.light[3] + lat.light[12] + lat.light[21],
-        lat.light[1] + lat.light[10] + lat.light[19],
-        lat.light[2] + lat.light[11] + lat.light[20],
-    ]);
-    let half = normalize([key[0], key[1], key[2] + 1.0]);
-    let spec_w = fx.as_ref().map_or(0.0, |f| f.specular);
+    let lighting = Lighting::new(&lat.light, fx.as_ref());
     let mut light = vec![[0.0f32; 4]; verts.len()];
     for g in (0..verts.len()).step_by(LANES) {
         let last = (g + LANES).min(verts.len()) - 1;
         let idx: [usize; LANES] = std::array::from_fn(|l| (g + l).min(last));
-        let n = [0, 1, 2].map(|c| F4::new(idx.map(|i| nrm[i][c])));
-        let (n, e) = irr.at4(&rot, n);
-        let (n, e) = (n.map(F4::to_array), e.map(F4::to_array));
-        for (l, &i) in idx.iter().enumerate().take(last + 1 - g) {
-            let e = if n[2][l] > -0.4 {
-                [e[0][l], e[1][l], e[2][l]]
-            } else {
-                [0.0; 3]
-            };
-            let spec = if spec_w > 0.0 {
-                spec_w
-                    * (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2])
-                        .max(0.0)
-                        .powi(24)
-            } else {
-                0.0
-            };
-            light[i] = [e[0], e[1], e[2], spec];
+        let lit = lighting.group(&rot, &nrm, idx);
+        for (&i, v) in idx.iter().zip(lit).take(last + 1 - g) {
+            light[i] = v;
         }
     }
     PosedMesh { screen, light }
