@@ -17,13 +17,6 @@ const FALL_RADIUS: f32 = 0.8;
 /// Depth of the head's vertical axis (cross-sections reach 0.68 forward and 1.0 back).
 const AXIS_Z: f32 = -0.16;
 
-/// Hair coverage at chart height `y` and azimuth `deg` for hairline knots `knots` (the
-/// texture's blend, so the same edge).
-pub fn coverage(knots: &[f32; 7], y: f32, deg: f32) -> f32 {
-    let e = hairline_at(knots, deg);
-    smoothstep(e - 0.015, e + 0.025, y)
-}
-
 /// How much of the hair's thickness stands at chart height `y`: hair tapers to nothing over
 /// [`TAPER`] above its edge, so its ends are smooth however the mesh rows cross the edge.
 fn taper(knots: &[f32; 7], y: f32, deg: f32) -> f32 {
@@ -89,12 +82,12 @@ mod tests {
     }
 
     #[test]
-    fn long_hair_covers_the_sides_below_the_ears_and_short_hair_does_not() {
+    fn long_hair_stands_at_the_sides_below_the_ears_and_short_hair_does_not() {
         let (long, short) = (look(4.0), look(-4.0));
         let (kl, ks) = (hairline_knots(&long), hairline_knots(&short));
-        assert!(coverage(&kl, -0.6, 100.0) > 0.9);
-        assert!(coverage(&ks, -0.6, 100.0) < 0.1);
+        assert!(taper(&kl, -0.6, 100.0) > 0.9);
+        assert!(taper(&ks, -0.6, 100.0) < 0.1);
         // the face itself stays uncovered
-        assert!(coverage(&kl, 0.0, 0.0) == 0.0 && coverage(&kl, -0.7, 20.0) == 0.0);
+        assert!(taper(&kl, 0.0, 0.0) == 0.0 && taper(&kl, -0.7, 20.0) == 0.0);
     }
 }
