@@ -2,7 +2,8 @@
 //! compile-time variable `SYNFACE_GIT_COMMIT` (12 hex digits; empty when unknown: no git, or
 //! not a checkout), for the provenance in run history and reports (`provenance.rs`). A
 //! non-empty `SYNFACE_GIT_COMMIT` in the build environment wins (builds from a tarball).
-//! Only the commit of `HEAD` is recorded: uncommitted changes are not marked.
+//! A build from a tree with uncommitted changes to tracked files records `<commit>-dirty`, so a
+//! report never names a commit whose code did not make it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,5 +54,19 @@ fn git_commit() -> Option<String> {
     if let Some(p) = git(&["rev-parse", "--git-path", "packed-refs"]) {
         watch(&p);
     }
-    Some(head.chars().take(12).collect())
+    // the tree's compiled sources: a change there reruns this script to re-check dirtiness
+    for dir in ["src", "../engine/src", "../kernels/src", "../src"] {
+        let p = manifest_dir().join(dir);
+        if p.is_dir() {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    }
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let short: String = head.chars().take(12).collect();
+    Some(if dirty {
+        format!("{short}-dirty")
+    } else {
+        short
+    })
 }

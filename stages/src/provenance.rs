@@ -4,7 +4,8 @@
 /// The synface version (`synface --version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The git commit (12 hex digits) this build came from, when known at build time.
+/// The git commit (12 hex digits, then `-dirty` when the tree had uncommitted changes to tracked
+/// files) this build came from, when known at build time.
 pub fn commit() -> Option<&'static str> {
     Some(env!("SYNFACE_GIT_COMMIT")).filter(|c| !c.is_empty())
 }
@@ -26,6 +27,7 @@ mod tests {
         let d = describe();
         assert!(d.starts_with(VERSION), "{d}");
         assert_eq!(d.contains("commit"), commit().is_some());
-        assert!(commit().is_none_or(|c| c.len() == 12 && c.chars().all(|x| x.is_ascii_hexdigit())));
+        let hex = |c: &str| c.len() == 12 && c.chars().all(|x| x.is_ascii_hexdigit());
+        assert!(commit().is_none_or(|c| hex(c.strip_suffix("-dirty").unwrap_or(c))));
     }
 }

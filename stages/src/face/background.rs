@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{seed_of, MODEL_VERSION, N_BG};
+use super::{seed_of, DRAW_VERSION, N_BG};
 
 const GRID: usize = 8;
 
@@ -28,7 +28,7 @@ fn col(c: &[f32], i: usize) -> [f32; 3] {
 
 impl BackgroundModel {
     pub fn new() -> BackgroundModel {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-bg", &[MODEL_VERSION as u64]));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-bg", &[DRAW_VERSION]));
         let basis = (0..8)
             .map(|_| std::array::from_fn(|_| rng.random_range(-1.0f32..1.0)))
             .collect();

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::mesh::{front_weight, Mesh, MOUTH_Y};
-use super::{gauss, seed_of, smoothstep, MODEL_VERSION, N_EXPR, N_SHAPE};
+use super::{gauss, seed_of, smoothstep, DRAW_VERSION, N_EXPR, N_SHAPE};
 
 /// Expression dims without geometry that the texture reads: closure of both eyes.
 pub const EXPR_EYES_CLOSED: usize = 4;
@@ -247,7 +247,7 @@ fn semantic_expr(k: usize, v: &V) -> [f32; 3] {
 impl Bases {
     /// Build the bases for `mesh` from the model's fixed seed.
     pub fn build(mesh: &Mesh) -> Bases {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-bases", &[MODEL_VERSION as u64]));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-bases", &[DRAW_VERSION]));
         let verts: Vec<V> = (0..mesh.vertex_count())
             .map(|i| {
                 let row = i / super::mesh::COLS;

@@ -13,7 +13,9 @@ use safetensors::tensor::{Dtype, TensorView};
 use synface_engine::{Artifact, StageError};
 
 use super::shading::{default_light, light_coeffs, normalize};
-use super::{seed_of, FaceError, MODEL_VERSION, N_ALBEDO, N_BG, N_EXPR, N_LIGHT, N_SHAPE};
+use super::{
+    seed_of, FaceError, DRAW_VERSION, MODEL_VERSION, N_ALBEDO, N_BG, N_EXPR, N_LIGHT, N_SHAPE,
+};
 
 /// One factor of variation.
 #[derive(
@@ -159,8 +161,7 @@ pub const IDENTITY_SEED_STRIDE: u64 = 1 << 32;
 /// model version, the truncation and the identity scales; `sample_latents` puts its
 /// `identity_seed` into the high 32 bits of `id`).
 pub fn identity_coeffs(id: u64, cfg: &SampleConfig) -> ([f32; N_SHAPE], [f32; N_ALBEDO]) {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(seed_of("synface-identity", &[MODEL_VERSION as u64, id]));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-identity", &[DRAW_VERSION, id]));
     let t = cfg.truncation.max(0.0);
     let shape = std::array::from_fn(|_| normal(&mut rng, t) * cfg.shape_scale);
     let albedo = std::array::from_fn(|_| normal(&mut rng, t) * cfg.albedo_scale);

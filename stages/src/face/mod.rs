@@ -20,6 +20,7 @@ pub mod hair;
 pub mod latent;
 pub mod mesh;
 pub mod model;
+pub mod occlusion;
 pub mod overlay;
 pub mod photo;
 pub mod raster;
@@ -36,10 +37,14 @@ pub use latent::{FaceLatent, Factor, SampleConfig};
 pub use model::FaceModel;
 pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 
-/// Version of the procedural model (mesh, bases, latent distributions, textures). Bump on any
-/// change to what a face is: it seeds the model's random parts and is part of the latent and
-/// render stages' cache keys.
-pub const MODEL_VERSION: u32 = 3;
+/// Version of the procedural model (mesh, bases, latent distributions, textures, occlusion).
+/// Bump on any change to what a face is: it is part of the latent and render stages' cache keys.
+/// Version 4 added baked ambient occlusion and per-trait shape spreads to version 3 (docs/faces.md).
+pub const MODEL_VERSION: u32 = 4;
+/// The version whose random draws (shape bases, albedo fields, identity coefficients,
+/// backgrounds) the model uses: version 4 changed how faces are built from the same draws, so
+/// identity 17 keeps its coefficients and differences between versions are the model's alone.
+pub const DRAW_VERSION: u64 = 3;
 /// Version of the renderer's arithmetic (rasterisation, shading, tone curve). Bump on any change
 /// that alters pixels but not the model: it is part of the render stage's cache key. Version 2
 /// shades once per pixel where its samples lie on one surface (version 1 shaded every sample).

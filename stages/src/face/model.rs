@@ -120,6 +120,8 @@ pub struct Identity {
     pub albedo: AlbedoMap,
     /// Landmarks of the neutral face (used to align every image of this identity).
     pub landmarks: [[f32; 3]; 5],
+    /// Per-vertex ambient occlusion of the neutral head ([`super::occlusion`]).
+    pub ao: Vec<f32>,
 }
 
 impl Identity {
@@ -129,7 +131,9 @@ impl Identity {
         let landmarks = model.landmarks_3d(&verts);
         let albedo = AlbedoMap::build(&model.layout, &lat.albedo[..N_ALBEDO], &traits);
         super::hair::grow(&model.mesh, &albedo.look, &mut verts);
+        let ao = super::occlusion::bake(&model.mesh, &verts);
         Identity {
+            ao,
             verts,
             albedo,
             landmarks,

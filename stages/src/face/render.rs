@@ -179,8 +179,9 @@ fn add_expression(model: &FaceModel, lat: &FaceLatent, verts: &mut [[f32; 3]]) {
     }
 }
 
-/// Per-vertex lighting of one image: SH irradiance (zero on normals facing well away) and,
-/// in the photo style, a specular term about the light's key direction.
+/// Per-vertex lighting of one image: SH irradiance (zero on normals facing well away; the
+/// callers scale it by the identity's ambient occlusion) and, in the photo style, a specular
+/// term about the light's key direction.
 struct Lighting {
     irr: Irradiance,
     half: [f32; 3],
@@ -296,8 +297,8 @@ fn render_with(
         let idx: [usize; LANES] = std::array::from_fn(|l| group[l.min(group.len() - 1)] as usize);
         let lit = lighting.group(&rot, &sc.normals, idx);
         for (&i, [r, g, b, spec]) in idx.iter().zip(lit).take(group.len()) {
-            let st = model.mesh.st[i];
-            sc.attrs[i] = [st[0], st[1], r, g, b, spec];
+            let (st, ao) = (model.mesh.st[i], ident.ao[i]);
+            sc.attrs[i] = [st[0], st[1], r * ao, g * ao, b * ao, spec];
         }
     }
     let eyes = EyeState::from_expression(&lat.expression);
@@ -422,8 +423,9 @@ pub fn posed_mesh(
         let last = (g + LANES).min(verts.len()) - 1;
         let idx: [usize; LANES] = std::array::from_fn(|l| (g + l).min(last));
         let lit = lighting.group(&rot, &nrm, idx);
-        for (&i, v) in idx.iter().zip(lit).take(last + 1 - g) {
-            light[i] = v;
+        for (&i, [r, g, b, spec]) in idx.iter().zip(lit).take(last + 1 - g) {
+            let ao = ident.ao[i];
+            light[i] = [r * ao, g * ao, b * ao, spec];
         }
     }
     PosedMesh { screen, light }

@@ -11,7 +11,7 @@ use super::mesh::{section, theta_of_s, y_of_arc, MOUTH_BAND, MOUTH_Y};
 use super::texel8;
 use super::texel8::TermPlanes;
 use super::traits::Traits;
-use super::{gauss, seed_of, smoothstep, MODEL_VERSION, N_ALBEDO};
+use super::{gauss, seed_of, smoothstep, DRAW_VERSION, N_ALBEDO};
 
 /// Texture width (s) and height (t) in texels.
 pub const TW: usize = 256;
@@ -219,7 +219,7 @@ impl TextureLayout {
                 });
             }
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-albedo", &[MODEL_VERSION as u64]));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_of("synface-albedo", &[DRAW_VERSION]));
         let var_fields = (N_ALBEDO_SEMANTIC..N_ALBEDO)
             .map(|k| {
                 let rank = (k - N_ALBEDO_SEMANTIC + 1) as f32;

@@ -50,6 +50,19 @@ const SHAPE_LOADINGS: [(usize, f32, f32); 13] = [
     (17, 0.3, 0.0),   // head depth
 ];
 
+/// Spread of each semantic shape coefficient ([`super::bases::SHAPE_NAMES`]) over its version-3
+/// amplitude, before the sex and age loadings (model version 4). Chosen with a per-trait probe of
+/// a real-photo face recogniser (`stages/examples/trait_probe.rs`, `bench/judge/probe.py`): the
+/// local traits it separates people by (chin, nose, eye size, lips, brow ridge, cheekbones)
+/// widen most; traits that move the alignment landmarks against each other (nose length, eye
+/// spacing) or make odd head outlines that cost face detection (face and jaw width) widen less;
+/// masculinity (already bimodal through the sex loading), face length, mouth width, cheek
+/// fullness, forehead, head depth, ears and crown stay.
+pub const SHAPE_SPREAD: [f32; 20] = [
+    1.0, 1.2, 1.0, 1.2, 2.0, 1.5, 1.8, 1.8, 1.8, 1.3, 1.8, 1.8, 1.0, 1.8, 1.8, 1.0, 1.0, 1.0, 1.0,
+    1.0,
+];
+
 /// Gain of the semantic albedo coefficients over one standard deviation, except skin tone and
 /// hue (dims 0 and 1) and two more ([`gain`]): a real-photo face recogniser (`bench/judge`) separates people by hair,
 /// brows, eyes and facial hair, while darker tails of skin tone cost face detection.
@@ -150,6 +163,9 @@ impl Traits {
         let m = 2.0 * self.sex - 1.0;
         let a = 2.0 * self.age - 1.0;
         let mut out = *shape;
+        for (o, g) in out.iter_mut().zip(SHAPE_SPREAD) {
+            *o *= g;
+        }
         for &(k, ls, la) in &SHAPE_LOADINGS {
             out[k] += ls * m + la * a;
         }
