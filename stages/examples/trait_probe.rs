@@ -29,10 +29,9 @@ fn main() {
     let base: Vec<FaceLatent> = (0..n).map(|b| sample_latent(b, 0, 0, &cfg)).collect();
     write(&out.join("ref"), &base, &opts, |b| format!("{b}"));
     for dim in 0..52 {
-        let (name, shape) = if dim < 20 {
-            (SHAPE_NAMES[dim].to_string(), true)
-        } else {
-            (format!("albedo_{}", dim - 20), false)
+        let (name, shape) = match SHAPE_NAMES.get(dim) {
+            Some(n) => (n.to_string(), true),
+            None => (format!("albedo_{}", dim - 20), false),
         };
         let mut lats = Vec::new();
         for b in &base {
