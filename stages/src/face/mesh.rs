@@ -327,6 +327,38 @@ impl Mesh {
     }
 }
 
+/// Area-weighted (unnormalised) vertex normals of `verts`: the sum of the cross products of the
+/// triangles `keep` accepts, per vertex (`n` is cleared and resized).
+#[inline]
+pub fn normal_sums(
+    tris: &[[u32; 3]],
+    verts: &[[f32; 3]],
+    keep: impl Fn(&[u32; 3]) -> bool,
+    n: &mut Vec<[f32; 3]>,
+) {
+    n.clear();
+    n.resize(verts.len(), [0.0f32; 3]);
+    for t in tris {
+        if !keep(t) {
+            continue;
+        }
+        let [a, b, c] = t.map(|i| verts[i as usize]);
+        let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+        let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+        let f = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
+        for &i in t {
+            let m = &mut n[i as usize];
+            m[0] += f[0];
+            m[1] += f[1];
+            m[2] += f[2];
+        }
+    }
+}
+
 /// Bilinear weights of the grid vertices around chart point (x, y) on the front.
 /// `mouth_upper` is used when the point lies on the mouth line.
 fn landmark_weights(rows: &[Row], mouth_upper: usize, x: f32, y: f32) -> [(u32, f32); 4] {

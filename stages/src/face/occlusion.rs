@@ -70,23 +70,8 @@ fn smooth_once(p: &[[f32; 3]], rows: usize) -> Vec<[f32; 3]> {
 
 /// Unit area-weighted vertex normals.
 fn vertex_normals(mesh: &Mesh, verts: &[[f32; 3]]) -> Vec<[f32; 3]> {
-    let mut n = vec![[0.0f32; 3]; verts.len()];
-    for t in &mesh.tris {
-        let [a, b, c] = t.map(|i| verts[i as usize]);
-        let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-        let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-        let f = [
-            u[1] * v[2] - u[2] * v[1],
-            u[2] * v[0] - u[0] * v[2],
-            u[0] * v[1] - u[1] * v[0],
-        ];
-        for &i in t {
-            let m = &mut n[i as usize];
-            m[0] += f[0];
-            m[1] += f[1];
-            m[2] += f[2];
-        }
-    }
+    let mut n = Vec::new();
+    super::mesh::normal_sums(&mesh.tris, verts, |_| true, &mut n);
     n.iter()
         .map(|m| {
             let l = (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).sqrt().max(1e-12);

@@ -115,27 +115,12 @@ fn in_box(b: &[f32; 4], s: f32, t: f32) -> bool {
 /// Vertex normals (area weighted) of `verts` over the mesh triangles, into `n`; exact only for
 /// the vertices marked in `used` (triangles touching none of them are skipped).
 fn normals(model: &FaceModel, verts: &[[f32; 3]], used: &[bool], n: &mut Vec<[f32; 3]>) {
-    n.clear();
-    n.resize(verts.len(), [0.0f32; 3]);
-    for t in &model.mesh.tris {
-        if !t.iter().any(|&i| used[i as usize]) {
-            continue;
-        }
-        let [a, b, c] = t.map(|i| verts[i as usize]);
-        let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-        let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-        let f = [
-            u[1] * v[2] - u[2] * v[1],
-            u[2] * v[0] - u[0] * v[2],
-            u[0] * v[1] - u[1] * v[0],
-        ];
-        for &i in t {
-            let m = &mut n[i as usize];
-            m[0] += f[0];
-            m[1] += f[1];
-            m[2] += f[2];
-        }
-    }
+    super::mesh::normal_sums(
+        &model.mesh.tris,
+        verts,
+        |t| t.iter().any(|&i| used[i as usize]),
+        n,
+    );
 }
 
 /// Per-thread buffers reused across images (clearing beats fresh allocations and page faults).
