@@ -10,6 +10,7 @@
 //! bits on every machine (plain sequential f32 arithmetic).
 
 use super::mesh::{Mesh, COLS};
+use super::shading::normalize;
 
 /// Smoothing passes and darkening per unit of depth of the two scales (fine: lids, nostrils, lip
 /// line, hairline; broad: sockets, folds, under the chin). Measured with `bench/judge` (one seed,
@@ -26,10 +27,12 @@ pub fn bake(mesh: &Mesh, verts: &[[f32; 3]]) -> Vec<f32> {
     let n = vertex_normals(mesh, verts);
     let mut dark = vec![0.0f32; verts.len()];
     let mut smooth = verts.to_vec();
+    let mut spare = vec![[0.0f32; 3]; verts.len()];
     let mut done = 0;
     for (passes, gain) in SCALES {
         while done < passes {
-            smooth = smooth_once(&smooth, rows);
+            smooth_once(&smooth, rows, &mut spare);
+            std::mem::swap(&mut smooth, &mut spare);
             done += 1;
         }
         for (i, d) in dark.iter_mut().enumerate() {
@@ -41,11 +44,10 @@ pub fn bake(mesh: &Mesh, verts: &[[f32; 3]]) -> Vec<f32> {
     dark.iter().map(|d| (1.0 - d).max(FLOOR)).collect()
 }
 
-/// One averaging pass over each vertex and its four grid neighbours (columns wrap at the back
-/// seam, where the first and last column coincide; rows clamp).
-fn smooth_once(p: &[[f32; 3]], rows: usize) -> Vec<[f32; 3]> {
+/// One averaging pass over each vertex of `p` and its four grid neighbours into `out` (columns
+/// wrap at the back seam, where the first and last column coincide; rows clamp).
+fn smooth_once(p: &[[f32; 3]], rows: usize, out: &mut [[f32; 3]]) {
     let at = |r: usize, c: usize| p[r * COLS + c];
-    let mut out = vec![[0.0f32; 3]; p.len()];
     for r in 0..rows {
         for c in 0..COLS {
             let left = if c == 0 { COLS - 2 } else { c - 1 };
@@ -58,6 +60,7 @@ fn smooth_once(p: &[[f32; 3]], rows: usize) -> Vec<[f32; 3]> {
                 at((r + 1).min(rows - 1), c),
             ];
             let o = &mut out[r * COLS + c];
+            *o = [0.0; 3];
             for q in nb {
                 o[0] += q[0] * 0.2;
                 o[1] += q[1] * 0.2;
@@ -65,19 +68,13 @@ fn smooth_once(p: &[[f32; 3]], rows: usize) -> Vec<[f32; 3]> {
             }
         }
     }
-    out
 }
 
 /// Unit area-weighted vertex normals.
 fn vertex_normals(mesh: &Mesh, verts: &[[f32; 3]]) -> Vec<[f32; 3]> {
     let mut n = Vec::new();
     super::mesh::normal_sums(&mesh.tris, verts, |_| true, &mut n);
-    n.iter()
-        .map(|m| {
-            let l = (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).sqrt().max(1e-12);
-            [m[0] / l, m[1] / l, m[2] / l]
-        })
-        .collect()
+    n.into_iter().map(normalize).collect()
 }
 
 #[cfg(test)]
@@ -123,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flat_grid_has_no_occlusion() {
+    fn a_cylinder_has_no_occlusion() {
         let mesh = crate::face::mesh::Mesh::build();
         // a cylinder is convex around and flat along: nothing lies below its smoothed surface
         let verts: Vec<[f32; 3]> = (0..mesh.pos.len())
