@@ -12,5 +12,6 @@ mod faults;
 mod history;
 mod py_export;
 mod slurm;
+mod stage_digests;
 mod stale_inputs;
 mod user_files;
