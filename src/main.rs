@@ -2,6 +2,7 @@
 //! Exit codes: 0 ok, 1 a stage failed, 2 invalid pipeline or usage, 3 cache or I/O fault,
 //! 130 interrupted.
 
+mod alloc;
 mod estimate_cmd;
 mod faces_cmd;
 mod kinds_cmd;
@@ -579,7 +580,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
-    synface_stages::nn::alloc::tune_allocator();
+    alloc::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(logging::filter(

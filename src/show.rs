@@ -107,14 +107,6 @@ pub fn aligned(header: &[String], body: &[Vec<String>]) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 pub fn csv(rows: &[ResultRow]) -> String {
     let (header, body) = tabulate(rows);
     csv_lines(&header, &body)
@@ -122,18 +114,9 @@ pub fn csv(rows: &[ResultRow]) -> String {
 
 /// A header and rows as CSV (fields quoted when needed).
 pub fn csv_lines(header: &[String], body: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    for line in std::iter::once(header).chain(body.iter().map(|l| l.as_slice())) {
-        out.push_str(
-            &line
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push('\n');
-    }
-    out
+    synface_stages::csv_text::to_csv(
+        std::iter::once(header).chain(body.iter().map(|l| l.as_slice())),
+    )
 }
 
 #[cfg(test)]
@@ -176,7 +159,7 @@ mod tests {
 
     #[test]
     fn csv_quotes_fields() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("x"), "x");
+        let h = ["a,b".to_string(), "x".to_string()];
+        assert_eq!(csv_lines(&h, &[]), "\"a,b\",x\n");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cache::hex;
 use crate::params::ParamTable;
 use crate::plan::Instance;
 
@@ -127,15 +128,6 @@ pub fn display_value(v: &toml::Value) -> String {
             format!("{{ {} }}", items.join(", "))
         }
     }
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(d: &[u8; 32]) -> String {
-    use std::fmt::Write;
-    d.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Structural identity of an instance within a plan: stage name, kind, version, canonical

@@ -13,10 +13,14 @@ use synface_stages::nn::layers::init_seeded;
 use synface_stages::nn::margin::{MarginHead, MarginKind, Targets};
 use synface_stages::nn::{Backbone, BackboneConfig, Sgd};
 
+// The binary's allocator tuning, the same source file (allocator choices belong to binaries).
+#[path = "../../src/alloc.rs"]
+mod alloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As the `synface` binary does (set SYNFACE_GLIBC_MALLOC=1 to measure without it).
     if std::env::var_os("SYNFACE_GLIBC_MALLOC").is_none() {
-        synface_stages::nn::alloc::tune_allocator();
+        alloc::tune_allocator();
     }
     let args: Vec<usize> = std::env::args()
         .skip(1)

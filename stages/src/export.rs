@@ -35,16 +35,6 @@ fn class_name(ds: &Dataset, label: i64, width: usize) -> String {
     }
 }
 
-/// One CSV field (RFC 4180): quoted, with quotes doubled, when it holds `,`, `"` or a line
-/// break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// A class name usable as one directory name inside the export: path separators and control
 /// characters become `_`, and `.`/`..`/empty get a `_` prefix, so no name leads outside `dir`.
 fn dir_name(name: &str) -> String {
@@ -95,8 +85,7 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         let id_b = dir_name(&class_name(ds, ds.label_b[i], width));
         let fields = [rel, name, id_b, ds.phi[i].to_string()];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        writeln!(csv, "{}", row.join(","))?;
+        csv.write_all(crate::csv_text::to_csv([fields]).as_bytes())?;
     }
     csv.flush()
 }
@@ -182,9 +171,6 @@ mod tests {
             .collect();
         folders.sort();
         assert_eq!(folders, ["009", "010", "100"], "sorted = class order");
-        assert_eq!(csv_field("Doe, Jane"), "\"Doe, Jane\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("plain"), "plain");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! synface-stages: every stage kind synface ships, the procedural face model (`face`),
 //! and the candle networks and losses (`nn`).
 
+pub mod csv_text;
 pub mod dataset;
 pub mod export;
 pub mod face;
@@ -8,6 +9,7 @@ pub mod kinds;
 pub mod memory;
 pub mod nn;
 pub mod onnx;
+pub mod pixels;
 pub mod provenance;
 pub mod report;
 pub mod verify;

@@ -14,11 +14,11 @@ pub type Digest = [u8; 32];
 
 /// Lower-case hex of a digest.
 pub fn hex(d: &Digest) -> String {
-    let mut s = String::with_capacity(64);
-    for b in d {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    use std::fmt::Write;
+    d.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Parse 64 hex characters into a digest.

@@ -42,7 +42,7 @@ pub(crate) fn point_id(values: &toml::Table, arm: Option<&str>) -> String {
         bytes.extend_from_slice(b"\x00arm\x00");
         bytes.extend_from_slice(a.as_bytes());
     }
-    crate::keys::hex(blake3::hash(&bytes).as_bytes())[..12].to_string()
+    crate::cache::hex(blake3::hash(&bytes).as_bytes())[..12].to_string()
 }
 
 /// Number of product points before exclusions, or `None` on overflow.

@@ -161,8 +161,14 @@ impl BackgroundField {
         let (ix, iy) = (cx.cell, cy.cell);
         let (fx, fy) = (cx.frac, cy.frac);
         let g = |x: usize, y: usize| self.grid[y * GRID + x];
-        lum += (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
-            + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy;
+        lum += crate::pixels::bilerp(
+            g(ix, iy),
+            g(ix + 1, iy),
+            g(ix, iy + 1),
+            g(ix + 1, iy + 1),
+            fx,
+            fy,
+        );
         let (c0, c1) = (self.c0, self.c1);
         [0, 1, 2].map(|k| (c0[k] + (c1[k] - c0[k]) * t + lum).clamp(0.0, 1.0))
     }

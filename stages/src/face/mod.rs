@@ -12,6 +12,7 @@
 //! sampling), [`model`] (everything built once), [`render`] (batched rendering), [`sheet`]
 //! (contact sheets) and [`cli`] (`synface render`).
 
+pub mod align;
 pub mod background;
 pub mod bases;
 pub mod camera;

@@ -2,6 +2,20 @@
 //! under each tile (identity ids, mixup weights) drawn in a built-in 3x5 pixel font.
 
 use super::FaceError;
+use crate::pixels::{encode_png, SheetLayout};
+
+/// The sheet layout of `rows x cols` square tiles of `size` pixels, each over a caption strip
+/// of `caption` pixels, on white.
+fn layout(size: usize, rows: usize, cols: usize, gap: usize, caption: usize) -> SheetLayout {
+    SheetLayout {
+        rows,
+        cols,
+        cell_w: size,
+        cell_h: size + caption,
+        gap,
+        background: 255,
+    }
+}
 
 /// Tile `images` (each `size x size` RGB) into `rows x cols` with a `gap`-pixel border.
 pub fn grid(
@@ -11,28 +25,18 @@ pub fn grid(
     cols: usize,
     gap: usize,
 ) -> (Vec<u8>, usize, usize) {
-    let w = cols * size + (cols + 1) * gap;
-    let h = rows * size + (rows + 1) * gap;
-    let mut out = vec![255u8; w * h * 3];
+    let l = layout(size, rows, cols, gap, 0);
+    let mut out = l.canvas();
     for (k, img) in images.iter().enumerate().take(rows * cols) {
-        let (r, c) = (k / cols, k % cols);
-        let (ox, oy) = (gap + c * (size + gap), gap + r * (size + gap));
-        for y in 0..size {
-            let src = &img[y * size * 3..(y + 1) * size * 3];
-            let d = ((oy + y) * w + ox) * 3;
-            out[d..d + size * 3].copy_from_slice(src);
-        }
+        l.paste(&mut out, (k / cols, k % cols), img, size, size, 1);
     }
+    let (w, h) = l.size();
     (out, w, h)
 }
 
 /// Encode RGB bytes as PNG.
 pub fn png(rgb: &[u8], w: usize, h: usize) -> Result<Vec<u8>, FaceError> {
-    let mut buf = Vec::new();
-    let enc = image::codecs::png::PngEncoder::new(&mut buf);
-    image::ImageEncoder::write_image(enc, rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-        .map_err(|e| FaceError::Image(e.to_string()))?;
-    Ok(buf)
+    encode_png(rgb, w, h).map_err(|e| FaceError::Image(e.to_string()))
 }
 
 /// A PNG contact sheet of `images`.
@@ -114,19 +118,14 @@ pub fn labelled_sheet_png(
     labels: &[String],
 ) -> Result<Vec<u8>, FaceError> {
     let (gap, scale) = (2, (size / 112).max(1));
-    let caption = 7 * scale;
-    let cell_h = size + caption;
-    let w = cols * size + (cols + 1) * gap;
-    let h = rows * cell_h + (rows + 1) * gap;
-    let mut out = vec![255u8; w * h * 3];
+    let l = layout(size, rows, cols, gap, 7 * scale);
+    let mut out = l.canvas();
+    let w = l.size().0;
     for (k, img) in images.iter().enumerate().take(rows * cols) {
-        let (r, c) = (k / cols, k % cols);
-        let (ox, oy) = (gap + c * (size + gap), gap + r * (cell_h + gap));
-        for y in 0..size {
-            let d = ((oy + y) * w + ox) * 3;
-            out[d..d + size * 3].copy_from_slice(&img[y * size * 3..(y + 1) * size * 3]);
-        }
+        let cell = (k / cols, k % cols);
+        l.paste(&mut out, cell, img, size, size, 1);
         if let Some(text) = labels.get(k) {
+            let (ox, oy) = l.origin(cell.0, cell.1);
             draw_text(
                 &mut out,
                 w,
@@ -137,6 +136,7 @@ pub fn labelled_sheet_png(
             );
         }
     }
+    let h = l.size().1;
     png(&out, w, h)
 }
 

@@ -12,46 +12,7 @@ use synface_engine::{
 
 use crate::face::latent::{identity_coeffs, mix_identity, FaceLatent, LatentSet};
 use crate::face::{SampleConfig, MODEL_VERSION};
-
-/// The phi grid: `{ from, to, step }` or an explicit list.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub enum PhiGrid {
-    Range { from: f64, to: f64, step: f64 },
-    List(Vec<f64>),
-}
-
-impl PhiGrid {
-    /// The default grid {0, 0.05, ..., 1}.
-    pub fn default_grid() -> PhiGrid {
-        PhiGrid::Range {
-            from: 0.0,
-            to: 1.0,
-            step: 0.05,
-        }
-    }
-
-    /// The grid's values (each in [0, 1]).
-    pub fn values(&self) -> Result<Vec<f32>, String> {
-        let v: Vec<f64> = match self {
-            PhiGrid::List(v) => v.clone(),
-            PhiGrid::Range { from, to, step } => {
-                if step.is_nan() || *step <= 0.0 || to < from {
-                    return Err("phi range needs step > 0 and to >= from".into());
-                }
-                let n = ((to - from) / step + 1e-9).floor() as usize;
-                if n > 100_000 {
-                    return Err("phi grid has too many values".into());
-                }
-                (0..=n).map(|i| from + i as f64 * step).collect()
-            }
-        };
-        if v.is_empty() || v.iter().any(|x| !(0.0..=1.0).contains(x)) {
-            return Err("phi values must be non-empty and within [0, 1]".into());
-        }
-        Ok(v.into_iter().map(|x| x as f32).collect())
-    }
-}
+use crate::kinds::grid::Grid;
 
 /// `enabled`: a boolean, or a sweep value such as "identity"/"none".
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -88,7 +49,7 @@ synface_engine::stage_params! {
         /// probability that an image is mixed
         prob: f64 = 1.0 => ParamRule::within(0.0, 1.0),
         /// grid of mixing weights for the image's own identity
-        phi: PhiGrid = PhiGrid::default_grid() => ParamRule::NONE.shaped("a list of floats in [0, 1], or { from, to, step }"),
+        phi: Grid = Grid::default() => ParamRule::NONE.shaped("a list of floats in [0, 1], or { from, to, step }"),
         /// false (or "none") passes the latents through unchanged
         enabled: Switch = true
             => ParamRule::NONE.shaped("true | false | \"identity\" | \"none\""),
@@ -173,7 +134,7 @@ impl Stage for IdentityMixup {
     }
     fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
-        if let Some(Ok(g)) = params.get("phi").map(|v| v.clone().try_into::<PhiGrid>()) {
+        if let Some(Ok(g)) = params.get("phi").map(|v| v.clone().try_into::<Grid>()) {
             if let Err(m) = g.values() {
                 issues.push(ParamIssue {
                     param: "phi".into(),
@@ -212,7 +173,7 @@ impl Stage for IdentityMixup {
         let p: IdentityMixupParams = ctx.params()?;
         let set = LatentSet::from_artifact(ctx.input("input")?)?;
         let on = p.enabled.on().map_err(StageError::Param)?;
-        let grid = p.phi.values().map_err(StageError::Param)?;
+        let grid = p.phi.values_f32().map_err(StageError::Param)?;
         let out = if on {
             mix_set(&set, p.prob, &grid, ctx.seed)?
         } else {
@@ -269,9 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn grid_and_switch() {
-        assert_eq!(PhiGrid::default_grid().values().unwrap().len(), 21);
-        assert!(PhiGrid::List(vec![1.5]).values().is_err());
+    fn switch_and_unmixed_pass_through() {
         assert!(!Switch::Name("none".into()).on().unwrap());
         assert!(Switch::Name("identity".into()).on().unwrap());
         let s = set();

@@ -3,6 +3,7 @@
 pub mod augment;
 pub(crate) mod cost;
 pub mod domain_mixup;
+pub mod grid;
 pub mod identity_mixup;
 pub mod load_images;
 pub mod pairs;

@@ -4,6 +4,7 @@
 use candle_core::{Device, Tensor};
 
 use super::{NnError, Result};
+use crate::pixels::bilerp;
 
 /// Normalise one pixel value.
 #[inline]
@@ -43,9 +44,8 @@ pub fn image_to_chw(img: &[u8], h: usize, w: usize, size: usize, flip: bool, out
             let tx = fx - x0 as f32;
             for c in 0..3 {
                 let at = |yy: usize, xx: usize| f32::from(img[(yy * w + xx) * 3 + c]);
-                let top = at(y0, x0) * (1.0 - tx) + at(y0, x1) * tx;
-                let bot = at(y1, x0) * (1.0 - tx) + at(y1, x1) * tx;
-                out[c * plane + y * size + x] = norm(top * (1.0 - ty) + bot * ty);
+                let v = bilerp(at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1), tx, ty);
+                out[c * plane + y * size + x] = norm(v);
             }
         }
     }

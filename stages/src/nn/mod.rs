@@ -13,7 +13,6 @@
 //! - [`embedder`]: the inference API used by the verify stage;
 //! - [`model_meta`]: the metadata `model.safetensors` carries (architecture, preprocessing).
 
-pub mod alloc;
 pub mod backbone;
 pub mod conv;
 pub mod embedder;

@@ -2,17 +2,14 @@
 //! identity), and the PNG encoder the plots share.
 
 use crate::dataset::{Dataset, Domain};
+use crate::pixels::SheetLayout;
 
 use super::{ReportError, Sheet, PROXY_LABEL};
 
 /// Encode RGB8 pixels as PNG.
 pub fn encode_png(rgb: Vec<u8>, w: u32, h: u32) -> Result<Vec<u8>, ReportError> {
-    let img = image::RgbImage::from_raw(w, h, rgb)
-        .ok_or_else(|| ReportError::Image(format!("{w}x{h} buffer has the wrong length")))?;
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| ReportError::Image(e.to_string()))?;
-    Ok(out.into_inner())
+    crate::pixels::encode_png(&rgb, w as usize, h as usize)
+        .map_err(|e| ReportError::Image(e.to_string()))
 }
 
 /// Caption naming a dataset's domain (photo proxies labelled as such).
@@ -43,25 +40,23 @@ pub fn contact_sheet(
     if classes.is_empty() || cols == 0 {
         return Ok(None);
     }
-    let (h, w, gap) = (d.info.height, d.info.width, 2usize);
+    let (h, w) = (d.info.height, d.info.width);
     let k = (64 / h.max(w).max(1)).max(1);
-    let (th, tw) = (h * k, w * k);
-    let ncols = classes.iter().map(|c| c.len().min(cols)).max().unwrap_or(1);
-    let (sw, sh) = (ncols * (tw + gap) + gap, classes.len() * (th + gap) + gap);
-    let mut px = vec![128u8; sw * sh * 3];
+    let l = SheetLayout {
+        rows: classes.len(),
+        cols: classes.iter().map(|c| c.len().min(cols)).max().unwrap_or(1),
+        cell_w: w * k,
+        cell_h: h * k,
+        gap: 2,
+        background: 128,
+    };
+    let mut px = l.canvas();
     for (r, imgs) in classes.iter().enumerate() {
         for (c, &i) in imgs.iter().take(cols).enumerate() {
-            let img = d.image(i);
-            let (x0, y0) = (gap + c * (tw + gap), gap + r * (th + gap));
-            for y in 0..th {
-                for x in 0..tw {
-                    let src = ((y / k) * w + x / k) * 3;
-                    let dst = ((y0 + y) * sw + x0 + x) * 3;
-                    px[dst..dst + 3].copy_from_slice(&img[src..src + 3]);
-                }
-            }
+            l.paste(&mut px, (r, c), d.image(i), w, h, k);
         }
     }
+    let (sw, sh) = l.size();
     let png = encode_png(px, sw as u32, sh as u32)?;
     Ok(Some(Sheet {
         caption: format!("{caption} — {}", domain_caption(d.info.domain)),

@@ -279,14 +279,6 @@ pub fn markdown(groups: &[Group]) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 fn raw_value(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
@@ -316,12 +308,7 @@ pub fn results_csv(groups: &[Group]) -> String {
         head.push(format!("tar_at_far_{k}_mean"));
         head.push(format!("tar_at_far_{k}_std"));
     }
-    let mut out = head
-        .iter()
-        .map(|h| csv_field(h))
-        .collect::<Vec<_>>()
-        .join(",")
-        + "\n";
+    let mut rows = vec![head];
     let opt = |s: &Option<Stat>| {
         s.map_or((String::new(), String::new()), |s| {
             (s.mean.to_string(), s.std.to_string())
@@ -345,16 +332,9 @@ pub fn results_csv(groups: &[Group]) -> String {
             let (m, s) = opt(&g.tar.iter().find(|(kk, _)| kk == k).map(|(_, s)| *s));
             row.extend([m, s]);
         }
-        out.push_str(
-            &(row
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(",")
-                + "\n"),
-        );
+        rows.push(row);
     }
-    out
+    crate::csv_text::to_csv(rows)
 }
 
 /// `runs.csv`: one row per gathered run (point ids, all axis values, headline metrics).
@@ -365,12 +345,7 @@ pub fn runs_csv(runs: &[RunResult]) -> String {
     let mut head = vec!["point_ids".to_string()];
     head.extend(axes.iter().cloned());
     head.extend(["accuracy", "fold_std", "auc", "eer"].map(String::from));
-    let mut out = head
-        .iter()
-        .map(|h| csv_field(h))
-        .collect::<Vec<_>>()
-        .join(",")
-        + "\n";
+    let mut rows = vec![head];
     for r in runs {
         let mut row = vec![r.point_ids.join("+")];
         row.extend(
@@ -381,16 +356,9 @@ pub fn runs_csv(runs: &[RunResult]) -> String {
         row.push(r.metrics.fold_std.to_string());
         row.push(r.metrics.auc.map_or(String::new(), |x| x.to_string()));
         row.push(r.metrics.eer.map_or(String::new(), |x| x.to_string()));
-        out.push_str(
-            &(row
-                .iter()
-                .map(|c| csv_field(c))
-                .collect::<Vec<_>>()
-                .join(",")
-                + "\n"),
-        );
+        rows.push(row);
     }
-    out
+    crate::csv_text::to_csv(rows)
 }
 
 #[cfg(test)]

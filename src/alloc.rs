@@ -1,12 +1,13 @@
-//! Allocator tuning for training: with glibc's defaults, every tensor buffer above the dynamic
-//! mmap threshold is mmapped and unmapped on every step, and a training step then spends a large
-//! share of its time in page faults and cross-core TLB shootdowns. Raising the mmap threshold
+//! Allocator tuning of the `synface` binary, chosen in the binary rather than in a library
+//! (`stages/examples/train_bench.rs` includes this file to measure the same way). For
+//! training: with glibc's defaults, every tensor buffer above the dynamic mmap threshold is
+//! mmapped and unmapped on every step, and a training step then spends a large share of its
+//! time in page faults and cross-core TLB shootdowns. Raising the mmap threshold
 //! to glibc's maximum (32 MiB) and keeping freed memory in the heap lets those buffers be
 //! reused. Measured with `bench/train/run.sh`'s example (IR-ResNet, 64x64, batch 64, 2 cores):
 //! 24.4 -> 34.9 images/s. Only allocation placement changes; results are byte-identical.
 
-/// Apply the tuning to this process (call once, early, from a binary's `main`). A no-op off
-/// glibc.
+/// Apply the tuning to this process (call once, early, from `main`). A no-op off glibc.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
