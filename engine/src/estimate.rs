@@ -4,7 +4,10 @@
 //! by design: they say which stages dominate, not how long a run takes.
 
 use crate::params::ParamTable;
-use crate::stage::Facts;
+
+/// Facts about a stage instance's output known at plan time (e.g. `image_size = 112`),
+/// propagated along the plan by [`Stage::output_facts`].
+pub type Facts = std::collections::BTreeMap<String, toml::Value>;
 
 /// What one instance is expected to cost; `None` where the kind cannot say at plan time
 /// (e.g. the size of a folder of real images).

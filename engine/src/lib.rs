@@ -1,6 +1,7 @@
 //! synface-engine: pipeline files -> plan -> DAG -> keys -> cache -> scheduler.
 //! Knows nothing about faces; stages plug in through [`Stage`] and a [`Registry`].
 
+pub mod artifact;
 pub mod cache;
 pub mod diag;
 pub mod estimate;
@@ -10,7 +11,6 @@ pub mod history;
 pub mod inputs;
 pub mod keys;
 pub mod layout;
-pub mod param_rule;
 pub mod params;
 pub mod pipeline;
 pub mod plan;
@@ -18,12 +18,13 @@ pub mod point_name;
 pub mod registry;
 pub mod run;
 pub mod scheduler;
-pub mod slurm;
+pub use scheduler::slurm;
 pub mod stage;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use param_rule::ParamRule;
+pub use params::rule::ParamRule;
 pub use params::{ParamSpec, ParamTable, ParamsSchema};
 pub use pipeline::{load_plan, plan_from_str};
 pub use plan::{Instance, InstanceId, Plan, Point, REPLICATE_AXIS};

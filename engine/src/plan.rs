@@ -107,4 +107,4 @@ impl Plan {
 }
 
 /// Name of the replicate axis that `seeds = N` in `[sweep]` creates (values `0..N`).
-pub const REPLICATE_AXIS: &str = crate::pipeline::REPLICATE_AXIS;
+pub const REPLICATE_AXIS: &str = "seed";

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::blobs::{hex, write_atomic, Digest};
 use super::Cache;
-use crate::stage::{CheckpointStore, StageError};
+use crate::artifact::{CheckpointStore, StageError};
 
 const MAGIC: &[u8; 8] = b"SFCKPT01";
 const HEADER: usize = 8 + 8 + 32;

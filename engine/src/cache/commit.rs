@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::blobs::{hex, write_atomic, BlobStore, Digest};
 use super::manifest::{artifact_digest, ActionManifest, OutputEntry, Timings};
 use super::{files, now_secs, CacheError};
-use crate::stage::Artifact;
+use crate::artifact::Artifact;
 
 /// What the stage instance was and produced.
 pub(crate) struct Commit<'a> {

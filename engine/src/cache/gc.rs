@@ -271,7 +271,7 @@ mod tests {
 
     use super::super::RunRecord;
     use super::*;
-    use crate::stage::Artifact;
+    use crate::artifact::Artifact;
 
     fn commit(cache: &Cache, key: u8, data: &str) -> String {
         let mut a = Artifact::new();

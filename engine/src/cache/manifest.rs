@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::blobs::{hex, parse_hex, Digest};
-use crate::stage::Artifact;
+use crate::artifact::Artifact;
 
 /// One output file of an action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

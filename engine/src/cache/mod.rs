@@ -42,7 +42,7 @@ pub use manifest::{artifact_digest, digest_of, ActionManifest, OutputEntry, RunR
 pub use shared::SharedCache;
 pub use view::{CacheRead, CacheView};
 
-use crate::stage::Artifact;
+use crate::artifact::Artifact;
 use index::Index;
 use lock::CacheLock;
 use marker::DirState;

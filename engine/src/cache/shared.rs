@@ -15,7 +15,7 @@ use super::commit::{self, Commit};
 use super::manifest::{ActionManifest, OutputEntry};
 use super::marker::{self, DirState};
 use super::{hostname, now_ns, CacheError};
-use crate::stage::Artifact;
+use crate::artifact::Artifact;
 
 /// A synface cache opened by a worker: no lock, no index.
 pub struct SharedCache {
@@ -121,8 +121,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::artifact::CheckpointStore;
     use crate::cache::Cache;
-    use crate::stage::CheckpointStore;
 
     fn artifact() -> Artifact {
         let mut a = Artifact::new();

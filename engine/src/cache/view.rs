@@ -107,7 +107,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stage::Artifact;
+    use crate::artifact::Artifact;
 
     fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
         let mut out = Vec::new();

@@ -1,17 +1,17 @@
 //! Instance building: every stage at every sweep point, with resolved params, a derived seed
 //! and its producers' instances, deduplicated by plan key (one instance serves every point
 //! whose work is identical). Gather stages get one instance over all points. Runs each
-//! distinct instance's declared rules (`param_rule`), its plan-time `check`, and
+//! distinct instance's declared rules (`params::rule`), its plan-time `check`, and
 //! `check_inputs` against the facts its producers' outputs are known by
 //! (`Stage::output_facts`, e.g. an image size).
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::model::REPLICATE_AXIS;
 use super::sweep::Sweep;
 use super::tree::Sources;
 use super::validate::Bound;
 use crate::params::ParamTable;
+use crate::plan::REPLICATE_AXIS;
 use crate::plan::{Instance, InstanceId};
 use crate::stage::{Facts, ParamIssue};
 
@@ -116,7 +116,7 @@ impl Builder<'_> {
             .flat_map(|(port, ids)| ids.iter().map(move |&j| (port.as_str(), &self.facts[j])))
             .collect();
         let facts = st.stage.output_facts(&inst.params, &inputs);
-        let mut issues = crate::param_rule::rule_issues(&st.stage.params(), &inst.params);
+        let mut issues = crate::params::rule::rule_issues(&st.stage.params(), &inst.params);
         issues.extend(st.stage.check(&inst.params));
         issues.extend(st.stage.check_inputs(&inst.params, &inputs));
         (facts, issues)
@@ -149,7 +149,7 @@ impl Builder<'_> {
                 )
             })
             .collect();
-        let unkeyed = crate::param_rule::unkeyed(&st.stage.params());
+        let unkeyed = crate::params::rule::unkeyed(&st.stage.params());
         let key = match crate::keys::plan_key(
             &st.name,
             st.stage.kind(),

@@ -17,11 +17,10 @@ mod validate;
 use std::path::Path;
 
 use crate::diag::{Diagnostics, SourceText};
-use crate::plan::Plan;
+use crate::plan::{Plan, REPLICATE_AXIS};
 use crate::registry::Registry;
 
 pub use build::derive_seed;
-pub use model::REPLICATE_AXIS;
 pub use resources::is_slurm_time;
 
 /// Read `path` and plan it (see [`plan_from_str`]). The file is read through

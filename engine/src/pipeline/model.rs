@@ -6,8 +6,7 @@ use super::resources::Overrides;
 use super::tree::{Entry, Loc, Node, Sources, Val};
 use crate::diag::did_you_mean;
 
-/// Name of the replicate axis created by `seeds = N`.
-pub const REPLICATE_AXIS: &str = "seed";
+use crate::plan::REPLICATE_AXIS;
 
 /// Keys of `[sweep]` that are not axes.
 const SWEEP_KEYS: [&str; 5] = ["seeds", "zip", "exclude", "arm", "product"];
@@ -189,91 +188,12 @@ fn sweep_def(e: &Entry, srcs: &mut Sources) -> SweepDef {
             None => def.broken.push(f.key.clone()),
         }
     }
-    let names: Vec<String> = def.axes.iter().map(|a| a.name.clone()).collect();
-    let find_axis = |name: &str, loc: &Loc, srcs: &mut Sources| -> Option<usize> {
-        let i = names.iter().position(|n| n == name);
-        if i.is_none() {
-            let d = srcs.at(loc, format!("unknown sweep axis `{name}`"));
-            let help = did_you_mean(name, names.iter().map(String::as_str));
-            srcs.push(d.label("not an axis").maybe_help(help));
-        }
-        i
-    };
     for f in t.iter().filter(|f| SWEEP_KEYS.contains(&f.key.as_str())) {
         match (f.key.as_str(), &f.node.v) {
-            ("seeds", _) => match get_u64(&f.node, "`seeds`", srcs) {
-                Some(0) => {
-                    let d = srcs.at(&f.node.loc, "`seeds` must be at least 1");
-                    srcs.push(d.label("empty replicate axis"));
-                }
-                Some(n) if n > 100_000 => {
-                    srcs.error(
-                        &f.node.loc,
-                        format!("`seeds = {n}` is too many (at most 100000)"),
-                    );
-                }
-                n => def.seeds = n,
-            },
+            ("seeds", _) => def.seeds = seeds(&f.node, srcs),
             ("product", Val::Bool(b)) => def.product = *b,
-            ("zip", Val::Array(groups)) => {
-                for g in groups {
-                    let Val::Array(items) = &g.v else {
-                        let d = srcs.at(&g.loc, "a zip group must be a list of axis names");
-                        srcs.push(d.help("write `zip = [[\"lr\", \"bs\"]]`"));
-                        continue;
-                    };
-                    let mut group = Vec::new();
-                    for it in items {
-                        match &it.v {
-                            Val::Str(s) => {
-                                if let Some(i) = find_axis(s, &it.loc, srcs) {
-                                    group.push((i, it.loc.clone()));
-                                }
-                            }
-                            _ => {
-                                srcs.error(&it.loc, "a zip group lists axis names (strings)");
-                            }
-                        }
-                    }
-                    if let Some(gr) = zip_group(&def, group, &g.loc, srcs) {
-                        def.zip.push(gr);
-                    }
-                }
-            }
-            ("exclude", Val::Array(pats)) => {
-                for p in pats {
-                    let Some(entries) = p.table() else {
-                        let d = srcs.at(&p.loc, "an exclusion must be a table of axis values");
-                        srcs.push(d.help("write `exclude = [{ ids = 1000, per_id = 50 }]`"));
-                        continue;
-                    };
-                    let mut pat = Vec::new();
-                    for en in entries {
-                        let Some(i) = find_axis(&en.key, &en.key_loc, srcs) else {
-                            continue;
-                        };
-                        let Some(v) = en.node.to_value() else {
-                            continue;
-                        };
-                        if !def.axes[i].values.iter().any(|(x, _)| *x == v) {
-                            let d = srcs.at(
-                                &en.node.loc,
-                                format!(
-                                    "`{}` is not a value of axis `{}`",
-                                    super::template::show(&v),
-                                    en.key
-                                ),
-                            );
-                            srcs.push(d.label("never matches"));
-                            continue;
-                        }
-                        pat.push((i, v));
-                    }
-                    if !pat.is_empty() {
-                        def.exclude.push(pat);
-                    }
-                }
-            }
+            ("zip", Val::Array(groups)) => zip_groups(groups, &mut def, srcs),
+            ("exclude", Val::Array(pats)) => exclusions(pats, &mut def, srcs),
             ("arm", Val::Array(arms)) => {
                 for a in arms {
                     if let Some(arm) = arm_def(a, &def, srcs) {
@@ -301,6 +221,99 @@ fn sweep_def(e: &Entry, srcs: &mut Sources) -> SweepDef {
         srcs.push(d.help("add `[[sweep.arm]]` tables, or remove `product = false`"));
     }
     def
+}
+
+/// `seeds = N`: the replicate count (1 ..= 100000), `None` after reporting a bad value.
+fn seeds(node: &Node, srcs: &mut Sources) -> Option<u64> {
+    match get_u64(node, "`seeds`", srcs) {
+        Some(0) => {
+            let d = srcs.at(&node.loc, "`seeds` must be at least 1");
+            srcs.push(d.label("empty replicate axis"));
+            None
+        }
+        Some(n) if n > 100_000 => {
+            srcs.error(
+                &node.loc,
+                format!("`seeds = {n}` is too many (at most 100000)"),
+            );
+            None
+        }
+        n => n,
+    }
+}
+
+/// The index of the sweep axis `name`, or `None` after reporting it unknown.
+fn find_axis(def: &SweepDef, name: &str, loc: &Loc, srcs: &mut Sources) -> Option<usize> {
+    let i = def.axes.iter().position(|a| a.name == name);
+    if i.is_none() {
+        let d = srcs.at(loc, format!("unknown sweep axis `{name}`"));
+        let help = did_you_mean(name, def.axes.iter().map(|a| a.name.as_str()));
+        srcs.push(d.label("not an axis").maybe_help(help));
+    }
+    i
+}
+
+/// `zip = [["a", "b"], ..]`: axes that advance together.
+fn zip_groups(groups: &[Node], def: &mut SweepDef, srcs: &mut Sources) {
+    for g in groups {
+        let Val::Array(items) = &g.v else {
+            let d = srcs.at(&g.loc, "a zip group must be a list of axis names");
+            srcs.push(d.help("write `zip = [[\"lr\", \"bs\"]]`"));
+            continue;
+        };
+        let mut group = Vec::new();
+        for it in items {
+            match &it.v {
+                Val::Str(s) => {
+                    if let Some(i) = find_axis(def, s, &it.loc, srcs) {
+                        group.push((i, it.loc.clone()));
+                    }
+                }
+                _ => {
+                    srcs.error(&it.loc, "a zip group lists axis names (strings)");
+                }
+            }
+        }
+        if let Some(gr) = zip_group(def, group, &g.loc, srcs) {
+            def.zip.push(gr);
+        }
+    }
+}
+
+/// `exclude = [{ axis = value, .. }, ..]`: combinations left out of the product.
+fn exclusions(pats: &[Node], def: &mut SweepDef, srcs: &mut Sources) {
+    for p in pats {
+        let Some(entries) = p.table() else {
+            let d = srcs.at(&p.loc, "an exclusion must be a table of axis values");
+            srcs.push(d.help("write `exclude = [{ ids = 1000, per_id = 50 }]`"));
+            continue;
+        };
+        let mut pat = Vec::new();
+        for en in entries {
+            let Some(i) = find_axis(def, &en.key, &en.key_loc, srcs) else {
+                continue;
+            };
+            let Some(v) = en.node.to_value() else {
+                continue;
+            };
+            if !def.axes[i].values.iter().any(|(x, _)| *x == v) {
+                let d = srcs.at(
+                    &en.node.loc,
+                    format!(
+                        "`{}` is not a value of axis `{}`",
+                        super::template::show(&v),
+                        en.key
+                    ),
+                );
+                srcs.push(d.label("never matches"));
+                continue;
+            }
+            pat.push((i, v));
+        }
+        if !pat.is_empty() {
+            def.exclude.push(pat);
+        }
+    }
 }
 
 fn axis_def(f: &Entry, srcs: &mut Sources) -> Option<AxisDef> {

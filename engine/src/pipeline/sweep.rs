@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{SweepDef, REPLICATE_AXIS};
+use super::model::SweepDef;
 use crate::plan::Point;
+use crate::plan::REPLICATE_AXIS;
 
 /// Most points a sweep may expand to.
 pub(crate) const MAX_POINTS: u64 = 1_000_000;

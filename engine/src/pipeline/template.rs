@@ -90,7 +90,7 @@ pub(crate) fn compile(
                     }
                     None => {
                         let d = srcs.at(&node.loc, format!("unknown sweep axis `${{{text}}}`"));
-                        let replicate = (text == super::model::REPLICATE_AXIS).then(|| {
+                        let replicate = (text == crate::plan::REPLICATE_AXIS).then(|| {
                             "`${seed}` is the replicate axis: add `seeds = N` to `[sweep]`"
                                 .to_string()
                         });

@@ -10,10 +10,11 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::model::{Def, StageDef, STAGE_KEYS};
 use super::template::{self, Tpl};
-use super::tree::{Loc, Sources};
+use super::tree::{Entry, Loc, Sources};
 use crate::diag::did_you_mean;
+use crate::params::ParamSpec;
 use crate::registry::Registry;
-use crate::stage::Stage;
+use crate::stage::{PortSpec, Stage};
 
 /// One parameter of a bound stage: given in the file, or the kind's default.
 pub(crate) struct BoundParam {
@@ -53,6 +54,14 @@ pub(crate) fn bind_stages(
         .collect()
 }
 
+/// What binding one stage consults besides the stage: the file, the sweep and the registry.
+struct Scope<'a> {
+    def: &'a Def,
+    axes: &'a [String],
+    domains: &'a [Vec<toml::Value>],
+    reg: &'a Registry,
+}
+
 fn bind(
     s: &StageDef,
     def: &Def,
@@ -68,77 +77,55 @@ fn bind(
         srcs.push(d.label("unknown kind").maybe_help(help));
         return None;
     };
-    let mut ok = true;
+    let scope = Scope {
+        def,
+        axes,
+        domains,
+        reg,
+    };
     let specs = stage.params();
     let ports = stage.inputs();
     let gather = ports.iter().any(|p| p.gather);
+    let (mut params, refs, given_ok) = given_params(s, kind, &specs, gather, &scope, srcs);
+    let defaults_ok = default_params(s, &specs, &mut params, srcs);
+    let (ports, ports_ok) = bind_ports(s, kind, &ports, &scope, srcs);
+    if !(given_ok && defaults_ok && ports_ok) {
+        return None;
+    }
+    Some(Bound {
+        name: s.name.clone(),
+        loc: s.loc.clone(),
+        stage,
+        params,
+        refs,
+        seed: s.seed,
+        resources: s.resources.clone(),
+        ports,
+        gather,
+    })
+}
 
-    // Parameters: names, then types over every substitutable value.
-    let mut params = Vec::new();
-    let mut refs = Vec::new();
+/// The parameters written in the file: names, then types over every substitutable value.
+/// Returns them, the axes they refer to, and whether all were valid.
+fn given_params(
+    s: &StageDef,
+    kind: &str,
+    specs: &[ParamSpec],
+    gather: bool,
+    scope: &Scope,
+    srcs: &mut Sources,
+) -> (Vec<BoundParam>, Vec<usize>, bool) {
+    let (mut params, mut refs, mut ok) = (Vec::new(), Vec::new(), true);
     for e in &s.params {
         let Some(spec) = specs.iter().find(|p| p.name == e.key) else {
-            let d = srcs.at(
-                &e.key_loc,
-                format!("unknown param `{}` for stage kind `{kind}`", e.key),
-            );
-            let names = specs.iter().map(|p| p.name).chain(STAGE_KEYS);
-            let help = did_you_mean(&e.key, names).or_else(|| {
-                let all: Vec<&str> = specs.iter().map(|p| p.name).collect();
-                Some(if all.is_empty() {
-                    format!("`{kind}` takes no params")
-                } else {
-                    format!("`{kind}` params: {}", all.join(", "))
-                })
-            });
-            srcs.push(d.label("unknown param").maybe_help(help));
+            unknown_param(e, kind, specs, srcs);
             ok = false;
             continue;
         };
-        if e.node.has_invalid() {
-            ok = false;
-            continue;
-        }
-        let mut my_refs = Vec::new();
-        let Some(tpl) = template::compile(&e.node, axes, &mut my_refs, srcs) else {
+        let Some((tpl, my_refs)) = given_param(s, e, spec, gather, scope, srcs) else {
             ok = false;
             continue;
         };
-        if gather && !my_refs.is_empty() {
-            let names: Vec<String> = my_refs
-                .iter()
-                .map(|&i| format!("${{{}}}", axes[i]))
-                .collect();
-            let d = srcs.at(
-                &e.node.loc,
-                format!(
-                    "stage `{}` gathers every sweep point, so its params cannot use sweep axes",
-                    s.name
-                ),
-            );
-            srcs.push(
-                d.label(format!("uses {}", names.join(", ")))
-                    .help("give a fixed value"),
-            );
-            ok = false;
-            continue;
-        }
-        if let Some((value, reason, via)) = type_error(&tpl, &my_refs, axes, domains, spec.check) {
-            let label = match via {
-                Some(a) => format!(
-                    "{reason} (when `{a}` = {})",
-                    crate::keys::display_value(&value)
-                ),
-                None => reason,
-            };
-            let d = srcs.at(
-                &e.node.loc,
-                format!("wrong type for param `{}`: expected {}", e.key, spec.ty),
-            );
-            srcs.push(d.label(label));
-            ok = false;
-            continue;
-        }
         for r in my_refs {
             if !refs.contains(&r) {
                 refs.push(r);
@@ -150,7 +137,90 @@ fn bind(
             loc: Some(e.node.loc.clone()),
         });
     }
-    for spec in &specs {
+    (params, refs, ok)
+}
+
+/// Report a parameter the kind does not declare, with the likeliest intended name.
+fn unknown_param(e: &Entry, kind: &str, specs: &[ParamSpec], srcs: &mut Sources) {
+    let d = srcs.at(
+        &e.key_loc,
+        format!("unknown param `{}` for stage kind `{kind}`", e.key),
+    );
+    let names = specs.iter().map(|p| p.name).chain(STAGE_KEYS);
+    let help = did_you_mean(&e.key, names).or_else(|| {
+        let all: Vec<&str> = specs.iter().map(|p| p.name).collect();
+        Some(if all.is_empty() {
+            format!("`{kind}` takes no params")
+        } else {
+            format!("`{kind}` params: {}", all.join(", "))
+        })
+    });
+    srcs.push(d.label("unknown param").maybe_help(help));
+}
+
+/// One declared parameter's template and the axes it uses, or `None` after reporting why it
+/// is invalid (a bad template, sweep axes in a gathering stage, a value of the wrong type).
+fn given_param(
+    s: &StageDef,
+    e: &Entry,
+    spec: &ParamSpec,
+    gather: bool,
+    scope: &Scope,
+    srcs: &mut Sources,
+) -> Option<(Tpl, Vec<usize>)> {
+    if e.node.has_invalid() {
+        return None;
+    }
+    let axes = scope.axes;
+    let mut my_refs = Vec::new();
+    let tpl = template::compile(&e.node, axes, &mut my_refs, srcs)?;
+    if gather && !my_refs.is_empty() {
+        let names: Vec<String> = my_refs
+            .iter()
+            .map(|&i| format!("${{{}}}", axes[i]))
+            .collect();
+        let d = srcs.at(
+            &e.node.loc,
+            format!(
+                "stage `{}` gathers every sweep point, so its params cannot use sweep axes",
+                s.name
+            ),
+        );
+        srcs.push(
+            d.label(format!("uses {}", names.join(", ")))
+                .help("give a fixed value"),
+        );
+        return None;
+    }
+    if let Some((value, reason, via)) = type_error(&tpl, &my_refs, axes, scope.domains, spec.check)
+    {
+        let label = match via {
+            Some(a) => format!(
+                "{reason} (when `{a}` = {})",
+                crate::keys::display_value(&value)
+            ),
+            None => reason,
+        };
+        let d = srcs.at(
+            &e.node.loc,
+            format!("wrong type for param `{}`: expected {}", e.key, spec.ty),
+        );
+        srcs.push(d.label(label));
+        return None;
+    }
+    Some((tpl, my_refs))
+}
+
+/// Add the defaults of the parameters the file leaves out; false (after reporting) when a
+/// required one is missing.
+fn default_params(
+    s: &StageDef,
+    specs: &[ParamSpec],
+    params: &mut Vec<BoundParam>,
+    srcs: &mut Sources,
+) -> bool {
+    let mut ok = true;
+    for spec in specs {
         if s.params.iter().any(|e| e.key == spec.name) {
             continue;
         }
@@ -179,10 +249,19 @@ fn bind(
             }
         }
     }
+    ok
+}
 
-    // Inputs.
-    let mut bound_ports: Vec<(String, usize, bool)> = Vec::new();
-    let mut named_ports: Vec<String> = Vec::new();
+/// The stage's wires (`input = ..` and `inputs = { .. }`) as (port, producing stage index,
+/// gather) in the kind's port order, and whether every wire and required port was valid.
+fn bind_ports(
+    s: &StageDef,
+    kind: &str,
+    ports: &[PortSpec],
+    scope: &Scope,
+    srcs: &mut Sources,
+) -> (Vec<(String, usize, bool)>, bool) {
+    let mut ok = true;
     let mut wires: Vec<(String, &Loc, &str, &Loc)> = Vec::new();
     if let Some((prod, loc)) = &s.input {
         match ports.first() {
@@ -197,48 +276,88 @@ fn bind(
     for (port, port_loc, prod, prod_loc) in &s.inputs {
         wires.push((port.clone(), port_loc, prod, prod_loc));
     }
-    for (port, port_loc, prod, prod_loc) in wires {
-        let Some(spec) = ports.iter().find(|p| p.name == port) else {
-            let d = srcs.at(
-                port_loc,
-                format!("stage kind `{kind}` has no input port `{port}`"),
-            );
-            let help = did_you_mean(&port, ports.iter().map(|p| p.name)).or_else(|| {
-                let all: Vec<&str> = ports.iter().map(|p| p.name).collect();
-                (!all.is_empty()).then(|| format!("ports: {}", all.join(", ")))
-            });
-            srcs.push(d.label("unknown port").maybe_help(help));
-            ok = false;
-            continue;
-        };
-        if bound_ports.iter().any(|(p, _, _)| *p == port) {
-            let d = srcs.at(port_loc, format!("input port `{port}` is connected twice"));
-            srcs.push(d.help("`input = ..` is the kind's first port; use either it or `inputs`"));
-            ok = false;
-            continue;
-        }
-        named_ports.push(port.clone());
-        let Some(pi) = def.stages.iter().position(|x| x.name == prod) else {
-            let d = srcs.at(prod_loc, format!("no stage named `{prod}`"));
-            let help = did_you_mean(prod, def.stages.iter().map(|x| x.name.as_str()));
-            srcs.push(d.label("unknown stage").maybe_help(help));
-            ok = false;
-            continue;
-        };
-        let producer = def.stages[pi].kind.as_ref().and_then(|(k, _)| reg.get(k));
-        if let Some(p) = producer {
-            let out = p.output();
-            if !spec.kind.split('|').any(|k| k.trim() == out) {
-                let d = srcs.at(prod_loc, format!("stage `{prod}` produces `{out}`, but port `{port}` of `{kind}` accepts `{}`", spec.kind));
-                srcs.push(d.label("type mismatch"));
-                ok = false;
-            }
-        }
-        bound_ports.push((port, pi, spec.gather));
+    let mut bound: Vec<(String, usize, bool)> = Vec::new();
+    let mut named: Vec<String> = Vec::new();
+    for wire in wires {
+        ok &= bind_wire(wire, kind, ports, scope, &mut bound, &mut named, srcs);
     }
-    let port_errors = named_ports.len() < s.inputs.len() + usize::from(s.input.is_some());
-    for p in ports.iter().filter(|_| !port_errors) {
-        if !p.optional && !named_ports.iter().any(|b| b == p.name) {
+    let port_errors = named.len() < s.inputs.len() + usize::from(s.input.is_some());
+    if !port_errors {
+        ok &= required_ports(s, kind, ports, &named, srcs);
+    }
+    // Port declaration order.
+    bound.sort_by_key(|(p, _, _)| ports.iter().position(|x| x.name == p));
+    (bound, ok)
+}
+
+/// Check one wire (port, its location, producing stage, its location) and record it; false
+/// after reporting an unknown port, a doubly connected port, an unknown producer or a type
+/// mismatch.
+fn bind_wire(
+    (port, port_loc, prod, prod_loc): (String, &Loc, &str, &Loc),
+    kind: &str,
+    ports: &[PortSpec],
+    scope: &Scope,
+    bound: &mut Vec<(String, usize, bool)>,
+    named: &mut Vec<String>,
+    srcs: &mut Sources,
+) -> bool {
+    let Some(spec) = ports.iter().find(|p| p.name == port) else {
+        let d = srcs.at(
+            port_loc,
+            format!("stage kind `{kind}` has no input port `{port}`"),
+        );
+        let help = did_you_mean(&port, ports.iter().map(|p| p.name)).or_else(|| {
+            let all: Vec<&str> = ports.iter().map(|p| p.name).collect();
+            (!all.is_empty()).then(|| format!("ports: {}", all.join(", ")))
+        });
+        srcs.push(d.label("unknown port").maybe_help(help));
+        return false;
+    };
+    if bound.iter().any(|(p, _, _)| *p == port) {
+        let d = srcs.at(port_loc, format!("input port `{port}` is connected twice"));
+        srcs.push(d.help("`input = ..` is the kind's first port; use either it or `inputs`"));
+        return false;
+    }
+    named.push(port.clone());
+    let stages = &scope.def.stages;
+    let Some(pi) = stages.iter().position(|x| x.name == prod) else {
+        let d = srcs.at(prod_loc, format!("no stage named `{prod}`"));
+        let help = did_you_mean(prod, stages.iter().map(|x| x.name.as_str()));
+        srcs.push(d.label("unknown stage").maybe_help(help));
+        return false;
+    };
+    let mut ok = true;
+    let producer = stages[pi].kind.as_ref().and_then(|(k, _)| scope.reg.get(k));
+    if let Some(p) = producer {
+        let out = p.output();
+        if !spec.kind.split('|').any(|k| k.trim() == out) {
+            let d = srcs.at(
+                prod_loc,
+                format!(
+                    "stage `{prod}` produces `{out}`, but port `{port}` of `{kind}` accepts `{}`",
+                    spec.kind
+                ),
+            );
+            srcs.push(d.label("type mismatch"));
+            ok = false;
+        }
+    }
+    bound.push((port, pi, spec.gather));
+    ok
+}
+
+/// Report every required port that no wire connects; false when there is one.
+fn required_ports(
+    s: &StageDef,
+    kind: &str,
+    ports: &[PortSpec],
+    named: &[String],
+    srcs: &mut Sources,
+) -> bool {
+    let mut ok = true;
+    for p in ports {
+        if !p.optional && !named.iter().any(|b| b == p.name) {
             let d = srcs.at(
                 &s.loc,
                 format!(
@@ -256,22 +375,7 @@ fn bind(
             ok = false;
         }
     }
-    // Port declaration order.
-    bound_ports.sort_by_key(|(p, _, _)| ports.iter().position(|x| x.name == p));
-    if !ok {
-        return None;
-    }
-    Some(Bound {
-        name: s.name.clone(),
-        loc: s.loc.clone(),
-        stage,
-        params,
-        refs,
-        seed: s.seed,
-        resources: s.resources.clone(),
-        ports: bound_ports,
-        gather,
-    })
+    ok
 }
 
 /// First value (over the axes' domains) that fails `check`: (value, reason, axis name).

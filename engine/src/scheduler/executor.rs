@@ -1,7 +1,7 @@
 //! The executor seam (docs/design.md §5): the dispatcher decides *what* is ready (keys, hits,
 //! failures, skips); an [`Executor`] decides *where* a runnable instance runs and reports back.
 //! `local` runs instances on worker threads of this process (`local.rs`); `slurm` submits them
-//! as Slurm jobs over a shared cache ([`crate::slurm`]). Executors see instances only as a
+//! as Slurm jobs over a shared cache ([`super::slurm`]). Executors see instances only as a
 //! key, inputs and the declared resources of [`crate::plan::Instance`].
 
 use std::time::Duration;

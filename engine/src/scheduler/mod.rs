@@ -1,6 +1,6 @@
 //! The scheduler (docs/design.md §5): a dispatcher (the calling thread) owns the ready queue;
 //! an [`Executor`] runs stage instances and reports back: the local one on worker threads under
-//! resource accounts, the Slurm one as jobs ([`crate::slurm`]). Before running an instance its
+//! resource accounts, the Slurm one as jobs ([`slurm`]). Before running an instance its
 //! cache key is computed from its inputs' content digests; a verified hit is used instead of
 //! running. A failure skips only its dependents.
 
@@ -8,6 +8,7 @@ mod executor;
 mod local;
 mod preview;
 mod resources;
+pub mod slurm;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -23,8 +24,8 @@ use crate::events::{Event, EventSink, RunStats};
 use crate::gpu::GpuInfo;
 use crate::plan::{Instance, InstanceId, Plan};
 use crate::registry::Registry;
-use crate::slurm::{SlurmExecutor, SlurmOptions};
 use crate::stage::CancelToken;
+use slurm::{SlurmExecutor, SlurmOptions};
 
 /// Computes an instance's cache key and its components (as JSON, stored in the manifest)
 /// from the content digests of its inputs, by port. In production: `keys::cache_key`.

@@ -261,7 +261,7 @@ impl Stage for Train {
         a.publish("curve.csv", out.curve_csv.into_bytes());
         // The resolved parameters that enter the key (so equal keys give equal bytes), for
         // reports and readers of the run folder.
-        let unkeyed = synface_engine::param_rule::unkeyed(&TrainParams::specs());
+        let unkeyed = synface_engine::params::rule::unkeyed(&TrainParams::specs());
         let keyed = synface_engine::plan::keyed(ctx.params, &unkeyed);
         a.publish(
             "params.json",
@@ -602,7 +602,7 @@ mod tests {
     fn plan_time_checks() {
         // What the planner runs: the declared rules, then the kind's own checks.
         let check = |t: &ParamTable| {
-            let mut v = synface_engine::param_rule::rule_issues(&Train.params(), t);
+            let mut v = synface_engine::params::rule::rule_issues(&Train.params(), t);
             v.extend(Train.check(t));
             v
         };

@@ -36,7 +36,7 @@ pub fn all_issues(p: &TrainParams, image_size: Option<usize>) -> Vec<ParamIssue>
     let mut out = match toml::Value::try_from(p) {
         Ok(toml::Value::Table(t)) => {
             let table: synface_engine::ParamTable = t.into_iter().collect();
-            synface_engine::param_rule::rule_issues(&TrainParams::specs(), &table)
+            synface_engine::params::rule::rule_issues(&TrainParams::specs(), &table)
         }
         _ => Vec::new(),
     };

@@ -164,7 +164,8 @@ mod tests {
         assert_eq!(Verify.output(), "verification");
         let bad: ParamTable =
             [("disjoint".to_string(), toml::Value::String("maybe".into()))].into();
-        let issues = |t: &ParamTable| synface_engine::param_rule::rule_issues(&Verify.params(), t);
+        let issues =
+            |t: &ParamTable| synface_engine::params::rule::rule_issues(&Verify.params(), t);
         assert_eq!(issues(&bad).len(), 1);
         let ok: ParamTable = [("disjoint".to_string(), toml::Value::String("warn".into()))].into();
         assert!(issues(&ok).is_empty());

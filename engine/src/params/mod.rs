@@ -1,6 +1,8 @@
 //! Typed stage parameters: the schema a stage declares ([`ParamSpec`]) and the
 //! [`stage_params!`] macro that derives the serde struct and its schema from one declaration.
 
+pub mod rule;
+
 use std::collections::BTreeMap;
 
 /// Resolved parameters of one stage instance, sorted by name.
@@ -18,7 +20,7 @@ pub struct ParamSpec {
     /// Type check of a value: `Err(reason)` when it does not deserialize into the field type.
     pub check: fn(&toml::Value) -> Result<(), String>,
     /// Range, choices, shape and key membership (`=> rule` in [`stage_params!`]).
-    pub rule: crate::param_rule::ParamRule,
+    pub rule: crate::params::rule::ParamRule,
 }
 
 impl std::fmt::Debug for ParamSpec {
@@ -59,7 +61,7 @@ pub fn decode<P: serde::de::DeserializeOwned>(t: &ParamTable) -> Result<P, Strin
 }
 
 /// Declare a stage's parameter struct and its schema at once. A field may end in
-/// `=> rule`, a [`ParamRule`](crate::param_rule::ParamRule) the planner checks and
+/// `=> rule`, a [`ParamRule`](crate::params::rule::ParamRule) the planner checks and
 /// `synface kinds` documents:
 ///
 /// ```
@@ -69,7 +71,7 @@ pub fn decode<P: serde::de::DeserializeOwned>(t: &ParamTable) -> Result<P, Strin
 ///         /// number of things (required)
 ///         n: u32,
 ///         /// scale factor
-///         scale: f64 = 1.0 => synface_engine::param_rule::ParamRule::above(0.0),
+///         scale: f64 = 1.0 => synface_engine::params::rule::ParamRule::above(0.0),
 ///     }
 /// }
 /// use synface_engine::ParamsSchema;
@@ -120,7 +122,7 @@ macro_rules! __param_default {
 #[macro_export]
 macro_rules! __param_rule {
     () => {
-        $crate::param_rule::ParamRule::NONE
+        $crate::params::rule::ParamRule::NONE
     };
     ($rule:expr) => {
         $rule
@@ -160,4 +162,12 @@ mod tests {
         t.insert("bogus".into(), toml::Value::Integer(1));
         assert!(decode::<P>(&t).is_err());
     }
+}
+
+/// A plan-time problem with one parameter of one stage (reported with the value's position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamIssue {
+    /// Parameter name (the key whose value is at fault), or "" for the stage as a whole.
+    pub param: String,
+    pub message: String,
 }

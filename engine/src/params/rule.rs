@@ -4,8 +4,7 @@
 //! planner checks every instance against them ([`rule_issues`]) and `synface kinds` prints
 //! them, so the documentation and the validation are the same data.
 
-use crate::params::{ParamSpec, ParamTable};
-use crate::stage::ParamIssue;
+use super::{ParamIssue, ParamSpec, ParamTable};
 
 /// One end of a numeric range.
 #[derive(Debug, Clone, Copy, PartialEq)]
