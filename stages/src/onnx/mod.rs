@@ -13,7 +13,7 @@
 //! bindings (`prost` + `onnx.proto`, `onnx-protobuf`) need protoc at build time or bring the
 //! whole schema and a protobuf runtime. The encoder is checked against the protobuf
 //! documentation's byte examples, and exported models against onnxruntime in
-//! `tests/integration/onnx.rs`.
+//! `tests/integration/py_export.rs`.
 
 mod graph;
 pub mod messages;
