@@ -220,7 +220,9 @@ impl From<anyhow::Error> for Failure {
 /// build with them (the binary `cargo test` builds; release builds have none).
 fn registry() -> Registry {
     let mut r = synface_stages::registry();
-    if std::env::var("SYNFACE_TESTKIT").is_ok_and(|v| v == "1") && !r.register_testkit() {
+    if std::env::var("SYNFACE_TESTKIT").is_ok_and(|v| v == "1")
+        && !synface_engine::register_testkit(&mut r)
+    {
         tracing::warn!("SYNFACE_TESTKIT=1 ignored: this build has no testkit kinds");
     }
     r

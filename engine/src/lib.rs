@@ -33,3 +33,18 @@ pub use stage::{
     Artifact, CancelToken, CheckpointStore, Device, Facts, InputArtifact, NoCheckpoints,
     NoProgress, ParamIssue, PortSpec, ProgressSink, Resources, RunCtx, Stage, StageError,
 };
+
+/// Add the toy kinds of `testkit` to `r` when the engine is built with its `testkit` feature
+/// (tests); returns whether it was.
+pub fn register_testkit(r: &mut Registry) -> bool {
+    #[cfg(any(test, feature = "testkit"))]
+    {
+        testkit::register(r);
+        true
+    }
+    #[cfg(not(any(test, feature = "testkit")))]
+    {
+        let _ = r;
+        false
+    }
+}

@@ -24,15 +24,4 @@ impl Registry {
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.keys().copied()
     }
-    /// Add the toy kinds of `testkit` when the engine is built with its `testkit` feature
-    /// (tests); returns whether it was.
-    pub fn register_testkit(&mut self) -> bool {
-        #[cfg(any(test, feature = "testkit"))]
-        {
-            crate::testkit::register(self);
-            true
-        }
-        #[cfg(not(any(test, feature = "testkit")))]
-        false
-    }
 }
