@@ -2,6 +2,14 @@
 //! --format csv`): RFC 4180 through the `csv` crate, a field quoted only when it needs it (it
 //! holds a comma, a quote or a line break), lines ended by `\n`.
 
+/// A CSV writer in synface's dialect over `out` (rows may differ in length).
+pub fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(out)
+}
+
 /// `rows` as CSV text, one line per row.
 pub fn to_csv<I, R, F>(rows: I) -> String
 where
@@ -9,10 +17,7 @@ where
     R: IntoIterator<Item = F>,
     F: AsRef<[u8]>,
 {
-    let mut w = csv::WriterBuilder::new()
-        .flexible(true)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
+    let mut w = writer(Vec::new());
     for row in rows {
         // writing into a Vec cannot fail
         w.write_record(row).expect("csv into memory");

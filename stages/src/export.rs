@@ -6,7 +6,6 @@
 //! write (and overwrite) exactly those files and nothing else; whether a non-empty target may
 //! be written at all is the caller's decision (`synface export --force`).
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::dataset::Dataset;
@@ -61,8 +60,9 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
     ds.validate()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
     std::fs::create_dir_all(dir)?;
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("labels.csv"))?);
-    writeln!(csv, "image,id_a,id_b,phi")?;
+    let file = std::io::BufWriter::new(std::fs::File::create(dir.join("labels.csv"))?);
+    let mut csv = crate::csv_text::writer(file);
+    csv.write_record(["image", "id_a", "id_b", "phi"])?;
     let mut counts: Vec<usize> = vec![0; ds.info.num_classes];
     let (w, h) = (ds.info.width as u32, ds.info.height as u32);
     let width = id_width(ds);
@@ -85,7 +85,7 @@ pub fn write_imagefolder(ds: &Dataset, dir: &Path) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         let id_b = dir_name(&class_name(ds, ds.label_b[i], width));
         let fields = [rel, name, id_b, ds.phi[i].to_string()];
-        csv.write_all(crate::csv_text::to_csv([fields]).as_bytes())?;
+        csv.write_record(&fields)?;
     }
     csv.flush()
 }

@@ -14,7 +14,18 @@ pub fn bilerp(p00: f32, p10: f32, p01: f32, p11: f32, fx: f32, fy: f32) -> f32 {
 }
 
 /// Encode `w x h` RGB8 pixels as PNG (the `image` crate's default compression and filter).
+/// A buffer of the wrong length is an error (the encoder itself would panic).
 pub fn encode_png(rgb: &[u8], w: usize, h: usize) -> Result<Vec<u8>, image::ImageError> {
+    if w.checked_mul(h).and_then(|n| n.checked_mul(3)) != Some(rgb.len()) {
+        use image::error::{ParameterError, ParameterErrorKind};
+        return Err(image::ImageError::Parameter(ParameterError::from_kind(
+            ParameterErrorKind::Generic(format!(
+                "{w}x{h} RGB image needs {} bytes, got {}",
+                w * h * 3,
+                rgb.len()
+            )),
+        )));
+    }
     let mut buf = Vec::new();
     let enc = image::codecs::png::PngEncoder::new(&mut buf);
     image::ImageEncoder::write_image(enc, rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)?;
@@ -113,5 +124,11 @@ mod tests {
         );
         assert_eq!((at(0, 0), at(5, 1), at(10, 5)), (9, 9, 9));
         assert!(encode_png(&c, 11, 6).is_ok());
+    }
+
+    #[test]
+    fn png_of_a_wrong_length_buffer_is_an_error_not_a_panic() {
+        let e = encode_png(&[0u8; 10], 2, 2).unwrap_err().to_string();
+        assert!(e.contains("needs 12 bytes, got 10"), "{e}");
     }
 }

@@ -103,7 +103,7 @@ pub fn render(name: &str, caption: &str, chart: &Chart) -> Result<Figure, Report
         draw(&root, caption, chart).map_err(perr)?;
         root.present().map_err(|e| perr(e.to_string()))?;
     }
-    let png = super::sheet::encode_png(buf, W, H)?;
+    let png = super::sheet::encode_png(&buf, W, H)?;
     Ok(Figure {
         name: name.into(),
         caption: caption.into(),

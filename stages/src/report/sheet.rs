@@ -7,8 +7,8 @@ use crate::pixels::SheetLayout;
 use super::{ReportError, Sheet, PROXY_LABEL};
 
 /// Encode RGB8 pixels as PNG.
-pub fn encode_png(rgb: Vec<u8>, w: u32, h: u32) -> Result<Vec<u8>, ReportError> {
-    crate::pixels::encode_png(&rgb, w as usize, h as usize)
+pub fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, ReportError> {
+    crate::pixels::encode_png(rgb, w as usize, h as usize)
         .map_err(|e| ReportError::Image(e.to_string()))
 }
 
@@ -57,7 +57,7 @@ pub fn contact_sheet(
         }
     }
     let (sw, sh) = l.size();
-    let png = encode_png(px, sw as u32, sh as u32)?;
+    let png = encode_png(&px, sw as u32, sh as u32)?;
     Ok(Some(Sheet {
         caption: format!("{caption} — {}", domain_caption(d.info.domain)),
         png,
