@@ -8,8 +8,8 @@ use synface_engine::cache::{hex, parse_hex, ActionManifest, Cache};
 use synface_engine::run::Keyer;
 use synface_engine::scheduler::{preview, PreviewStatus};
 use synface_stages::dataset::Dataset;
-use synface_stages::face::cli::{cli_render, OutputFormat, RenderOpts};
 use synface_stages::face::{Factor, Style};
+use synface_stages::render_command::{cli_render, OutputFormat, RenderOpts};
 
 use crate::{load, registry, CacheArgs, Failure};
 

@@ -404,7 +404,7 @@ fn runs_dir(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
     let explicit = given.is_some();
     let runs = given.unwrap_or_else(|| PathBuf::from("runs"));
     let resolved = check_runs(&runs)?;
-    if !explicit && synface_engine::layout::outside_cwd(&resolved) {
+    if !explicit && synface_engine::run_folder::outside_cwd(&resolved) {
         eprintln!(
             "warning: the runs directory `{}` leads to `{}`, outside the current directory",
             runs.display(),
@@ -416,7 +416,7 @@ fn runs_dir(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
 
 /// Refuse a runs directory that is a system root or the home directory (exit 2).
 fn check_runs(runs: &Path) -> Result<PathBuf, Failure> {
-    use synface_engine::layout::{check_runs_dir, RunsDirError};
+    use synface_engine::run_folder::{check_runs_dir, RunsDirError};
     check_runs_dir(runs).map_err(|e| match e {
         RunsDirError::SystemRoot { .. } => Failure::Usage(format!("error: {e}")),
         RunsDirError::Unresolvable { .. } => Failure::Io(e.into()),
@@ -433,15 +433,15 @@ fn show_pipeline_name(file: &Path) -> Result<String, Failure> {
         let shown = synface_engine::diag::escape(&file.display().to_string());
         Failure::Usage(format!("error: {shown}: {e}{help}"))
     })?;
-    synface_engine::layout::pipeline_name(&src)
+    synface_engine::run_folder::pipeline_name(&src)
         .ok_or_else(|| Failure::Usage(format!("{}: no `[pipeline] name`", file.display())))
 }
 
 /// `show`'s one-line error when `results.json` cannot be read.
-fn results_failure(e: synface_engine::layout::LayoutError, name: &str, file: &Path) -> Failure {
+fn results_failure(e: synface_engine::run_folder::LayoutError, name: &str, file: &Path) -> Failure {
     let name = synface_engine::diag::escape(name);
     match e {
-        synface_engine::layout::LayoutError::Io { error, .. }
+        synface_engine::run_folder::LayoutError::Io { error, .. }
             if error.kind() == std::io::ErrorKind::NotFound =>
         {
             Failure::Io(anyhow::anyhow!(
@@ -456,10 +456,10 @@ fn results_failure(e: synface_engine::layout::LayoutError, name: &str, file: &Pa
 fn cmd_show(file: &Path, format: Format, runs: &Path, run: Option<u64>) -> Result<(), Failure> {
     check_runs(runs)?;
     let name = show_pipeline_name(file)?;
-    let dir = synface_engine::layout::run_dir(runs, &name);
+    let dir = synface_engine::run_folder::run_dir(runs, &name);
     let rows = match run {
         Some(id) => runs_cmd::results_of(file, runs, id)?,
-        None => synface_engine::layout::read_results(&dir)
+        None => synface_engine::run_folder::read_results(&dir)
             .map_err(|e| results_failure(e, &name, file))?,
     };
     let out = match format {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use synface_engine::history::{self, Comparison, HistoryError, RunEntry, RunFacts};
-use synface_engine::layout::{self, ResultRow};
 use synface_engine::run::RunSummary;
+use synface_engine::run_folder::{self, ResultRow};
 use synface_engine::Plan;
 
 use crate::show::{aligned, csv_lines};
@@ -27,7 +27,7 @@ fn history_failure(e: HistoryError) -> Failure {
 /// Record the finished run in `runs/<name>/history/`; prints where. A failure to record is
 /// a warning: the run itself is done.
 pub fn record(plan: &Plan, summary: &RunSummary, file: &Path, set: &[String]) {
-    let rows = layout::read_results(&summary.run_dir).unwrap_or_default();
+    let rows = run_folder::read_results(&summary.run_dir).unwrap_or_default();
     let facts = RunFacts {
         source: file.display().to_string(),
         overrides: set.to_vec(),
@@ -52,7 +52,7 @@ pub fn record(plan: &Plan, summary: &RunSummary, file: &Path, set: &[String]) {
 fn run_dir(file: &Path, runs: &Path) -> Result<PathBuf, Failure> {
     crate::check_runs(runs)?;
     let name = crate::show_pipeline_name(file)?;
-    Ok(layout::run_dir(runs, &name))
+    Ok(run_folder::run_dir(runs, &name))
 }
 
 /// Every entry, oldest first; unreadable files are warned about. None at all is exit 3.

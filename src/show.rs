@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use synface_engine::layout::ResultRow;
+use synface_engine::run_folder::ResultRow;
 
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
     match v {

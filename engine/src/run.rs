@@ -8,9 +8,9 @@ use crate::cache::{Cache, CacheError, Digest, RunRecord};
 use crate::events::{EventSink, Fanout, JsonlLog};
 use crate::inputs::{describe_change, Digester, ExternalInput};
 use crate::keys::KeyComponents;
-use crate::layout::{self, LayoutError};
 use crate::plan::{Instance, Plan};
 use crate::registry::Registry;
+use crate::run_folder::{self, LayoutError};
 use crate::scheduler::{self, RunReport, SchedOptions};
 use crate::stage::CancelToken;
 
@@ -151,7 +151,7 @@ pub fn run_plan(
     cancel: &CancelToken,
 ) -> Result<RunSummary, RunError> {
     let cache = Cache::open(&opts.cache_dir, opts.wait)?;
-    let run_dir = layout::run_dir(&opts.runs_dir, &plan.name);
+    let run_dir = run_folder::run_dir(&opts.runs_dir, &plan.name);
     let log_path = run_dir.join("events.jsonl");
     let log = JsonlLog::create(&log_path).map_err(|cause| RunError::Io {
         path: log_path,
@@ -184,6 +184,7 @@ pub fn run_plan(
         keys,
     };
     cache.record_run(&record, &last)?;
-    let run_dir = layout::write_layout(&opts.runs_dir, plan, registry, &report.outcomes, &cache)?;
+    let run_dir =
+        run_folder::write_layout(&opts.runs_dir, plan, registry, &report.outcomes, &cache)?;
     Ok(RunSummary { report, run_dir })
 }

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use synface_stages::face::cli::{cli_render, OutputFormat, RenderOpts};
 use synface_stages::face::{Factor, Style};
+use synface_stages::render_command::{cli_render, OutputFormat, RenderOpts};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -11,6 +11,7 @@ pub mod nn;
 pub mod onnx;
 pub mod pixels;
 pub mod provenance;
+pub mod render_command;
 pub mod report;
 pub mod verify;
 

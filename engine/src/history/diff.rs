@@ -152,7 +152,7 @@ fn metric_deltas(
 mod tests {
     use super::*;
     use crate::history::entry::{InstanceEntry, PointEntry};
-    use crate::layout::ResultRow;
+    use crate::run_folder::ResultRow;
 
     fn entry(id: u64, lr: f64, acc: f64, points: &[&str]) -> RunEntry {
         let mut e: RunEntry = serde_json::from_value(serde_json::json!({

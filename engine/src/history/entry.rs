@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::ResultRow;
 use crate::plan::Plan;
+use crate::run_folder::ResultRow;
 use crate::scheduler::{Outcome as InstanceOutcome, RunReport};
 
 use super::headline::Headline;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::ResultRow;
+use crate::run_folder::ResultRow;
 
 /// A run summarised by one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -57,7 +57,7 @@ pub fn record(run_dir: &Path, entry: &mut RunEntry) -> Result<u64, HistoryError>
 /// Write `entry` to a temporary file and link it to `dest` (fails if `dest` exists).
 fn claim(dir: &Path, dest: &Path, entry: &RunEntry) -> Result<(), HistoryError> {
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
-    let tmp = crate::layout::temps::temp_for(dir, name);
+    let tmp = crate::run_folder::temps::temp_for(dir, name);
     let bytes = serde_json::to_vec_pretty(entry).expect("entries always serialise");
     let result = fs::write(&tmp, bytes)
         .map_err(io_err(&tmp))

@@ -16,7 +16,6 @@ pub mod align;
 pub mod background;
 pub mod bases;
 pub mod camera;
-pub mod cli;
 pub mod hair;
 pub mod latent;
 pub mod mesh;

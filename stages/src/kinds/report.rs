@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::dataset::Dataset;
 use crate::report::{
-    inputs, sheet, table, Curve, Options, PointValues, ReportError, ReportInput, RunResult,
+    decode, sheet, table, Curve, Options, PointValues, ReportError, ReportInput, RunResult,
 };
 
 synface_engine::stage_params! {
@@ -103,7 +103,7 @@ impl Stage for Report {
         }
         for g in distinct(ctx.gathered("models")) {
             if let Ok(text) = g.artifact.get("curve.csv") {
-                let rows = inputs::parse_curve(&String::from_utf8_lossy(text))
+                let rows = decode::parse_curve(&String::from_utf8_lossy(text))
                     .map_err(|e| input_err(g, e))?;
                 input.curves.push(Curve {
                     point: shared_point(g, &known),
@@ -242,17 +242,17 @@ fn decode_run(g: &InputArtifact) -> Result<RunResult, StageError> {
             g.stage
         ))
     })?;
-    let metrics = inputs::parse_metrics(&json).map_err(|e| input_err(g, e))?;
+    let metrics = decode::parse_metrics(&json).map_err(|e| input_err(g, e))?;
     let roc = match text("roc.csv") {
-        Some(t) => inputs::parse_roc(&t).map_err(|e| input_err(g, e))?,
+        Some(t) => decode::parse_roc(&t).map_err(|e| input_err(g, e))?,
         None => Vec::new(),
     };
     let scores = match text("scores.csv") {
-        Some(t) => inputs::parse_scores(&t).map_err(|e| input_err(g, e))?,
+        Some(t) => decode::parse_scores(&t).map_err(|e| input_err(g, e))?,
         None => Vec::new(),
     };
     let embeddings = match g.artifact.get("embeddings.safetensors") {
-        Ok(b) => Some(inputs::parse_embeddings(b).map_err(|e| input_err(g, e))?),
+        Ok(b) => Some(decode::parse_embeddings(b).map_err(|e| input_err(g, e))?),
         Err(_) => None,
     };
     Ok(RunResult {
@@ -262,7 +262,7 @@ fn decode_run(g: &InputArtifact) -> Result<RunResult, StageError> {
         roc,
         scores,
         embeddings,
-        domain: inputs::declared_domain(&json),
+        domain: decode::declared_domain(&json),
     })
 }
 

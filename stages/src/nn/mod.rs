@@ -9,13 +9,14 @@
 //! - [`optim`]: SGD with momentum and weight decay, learning-rate schedules;
 //! - [`input`]: u8 NHWC images -> normalised NCHW tensors (resize, flip, domain blend);
 //! - [`trainer`]: the training loop behind the `train` stage (checkpointable state);
-//! - [`validate`]: pair-verification accuracy on held-out identities (model selection);
+//! - [`holdout`]: pair-verification accuracy on held-out identities (model selection);
 //! - [`embedder`]: the inference API used by the verify stage;
 //! - [`model_meta`]: the metadata `model.safetensors` carries (architecture, preprocessing).
 
 pub mod backbone;
 pub mod conv;
 pub mod embedder;
+pub mod holdout;
 pub mod input;
 pub mod iresnet;
 pub mod layers;
@@ -24,7 +25,6 @@ pub mod mobilefacenet;
 pub mod model_meta;
 pub mod optim;
 pub mod trainer;
-pub mod validate;
 
 pub use backbone::{Arch, Backbone, BackboneConfig};
 pub use embedder::Embedder;

@@ -17,13 +17,13 @@ use rand_chacha::ChaCha8Rng;
 use synface_engine::{CancelToken, CheckpointStore, ProgressSink, StageError};
 
 use super::backbone::{Backbone, BackboneConfig};
+use super::holdout::{build_pairs, pair_accuracy, Pairs};
 use super::input::{batch_chw, blend_into, to_tensor};
 use super::layers::{
     from_safetensors, init_seeded, load_into, sorted_vars, to_safetensors, HostTensor,
 };
 use super::margin::{accuracy, MarginHead, MarginKind, Targets};
 use super::optim::{LrSchedule, Schedule, Sgd};
-use super::validate::{build_pairs, pair_accuracy, Pairs};
 use super::{NnError, Result};
 use crate::dataset::Dataset;
 

@@ -6,7 +6,7 @@
 //! coloured, with a legend). Drawing itself is in [`super::plots`].
 
 use super::curves::{mean_band, on_grid, smooth};
-use super::inputs::pair_cosines;
+use super::decode::pair_cosines;
 use super::mds::{classical_mds, squared_distances};
 use super::plots::{render, Chart, Figure, Series};
 use super::table::{cmp_keys, cmp_values, label_of, slug_of, Group};

@@ -11,9 +11,9 @@
 
 pub mod compare;
 pub mod curves;
+pub mod decode;
 pub mod figures;
 pub mod html;
-pub mod inputs;
 pub mod mds;
 pub mod plots;
 pub mod provenance;

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use super::latent::{
+use crate::dataset::{Dataset, DatasetInfo, Domain};
+use crate::face::latent::{
     mix_identity, sample_latent, FaceLatent, Factor, SampleConfig, IDENTITY_SEED_STRIDE,
 };
-use super::render::{render_batch, RenderOptions, RenderedFace, Style};
-use super::FaceError;
-use crate::dataset::{Dataset, DatasetInfo, Domain};
+use crate::face::render::{render_batch, RenderOptions, RenderedFace, Style};
+use crate::face::FaceError;
 
 /// Output format of `synface render`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +190,9 @@ pub fn cli_render(o: &RenderOpts) -> Result<(), FaceError> {
             let imgs: Vec<Vec<u8>> = faces.into_iter().map(|f| f.rgb).collect();
             let ids: Vec<u64> = latents.iter().map(|l| l.identity).collect();
             let mixup = (o.vary == Some(Factor::Mixup)).then_some(o.per_id);
-            let labels = super::sheet::tile_labels(&ids, mixup);
-            let png = super::sheet::labelled_sheet_png(&imgs, o.size, o.ids, o.per_id, &labels)?;
+            let labels = crate::face::sheet::tile_labels(&ids, mixup);
+            let png =
+                crate::face::sheet::labelled_sheet_png(&imgs, o.size, o.ids, o.per_id, &labels)?;
             if let Some(dir) = o.out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
