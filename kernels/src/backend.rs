@@ -108,37 +108,17 @@ impl Backend {
         }
     }
 
-    /// See [`cpu::mixup_u8`].
-    pub fn mixup_u8(
+    /// See [`cpu::batch_input`].
+    pub fn batch_input(
         &self,
-        a: &[u8],
-        b: &[u8],
-        idx_a: &[u32],
-        idx_b: &[u32],
-        coef: &[f32],
-        sample_len: usize,
-    ) -> Result<Vec<u8>, KernelError> {
-        match self {
-            Backend::Cpu => cpu::mixup_u8(a, b, idx_a, idx_b, coef, sample_len),
-            #[cfg(any(feature = "gpu", feature = "cuda"))]
-            Backend::Gpu(k) => k.mixup_u8(a, b, idx_a, idx_b, coef, sample_len),
-        }
-    }
-
-    /// See [`cpu::mixup_f32`].
-    pub fn mixup_f32(
-        &self,
-        a: &[f32],
-        b: &[f32],
-        idx_a: &[u32],
-        idx_b: &[u32],
-        coef: &[f32],
-        sample_len: usize,
+        syn: &cpu::batch::Images,
+        batch: &cpu::batch::Batch,
+        mix: Option<&cpu::batch::DomainMix>,
     ) -> Result<Vec<f32>, KernelError> {
         match self {
-            Backend::Cpu => cpu::mixup_f32(a, b, idx_a, idx_b, coef, sample_len),
+            Backend::Cpu => cpu::batch_input(syn, batch, mix),
             #[cfg(any(feature = "gpu", feature = "cuda"))]
-            Backend::Gpu(k) => k.mixup_f32(a, b, idx_a, idx_b, coef, sample_len),
+            Backend::Gpu(k) => k.batch_input(syn, batch, mix),
         }
     }
 }
@@ -157,10 +137,19 @@ mod tests {
             b.cosine_pairs(&e, 2, &[(0, 1)]).unwrap(),
             cpu::cosine_pairs(&e, 2, &[(0, 1)]).unwrap()
         );
+        let syn = cpu::batch::Images {
+            pixels: &[10, 20, 30],
+            h: 1,
+            w: 1,
+        };
+        let batch = cpu::batch::Batch {
+            rows: &[0],
+            flips: &[],
+            size: 1,
+        };
         assert_eq!(
-            b.mixup_u8(&[10, 20], &[0, 0], &[0], &[0], &[0.25], 2)
-                .unwrap(),
-            vec![3, 5]
+            b.batch_input(&syn, &batch, None).unwrap(),
+            cpu::batch_input(&syn, &batch, None).unwrap()
         );
     }
 

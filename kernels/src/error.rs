@@ -29,12 +29,9 @@ pub enum KernelError {
         index: u32,
         rows: usize,
     },
-    /// A mixup coefficient is NaN or outside [0, 1].
+    /// A mixup weight is NaN or outside [0, 1].
     #[error("coef[{at}] = {value} is not in [0, 1]")]
     Coef { at: usize, value: f32 },
-    /// A tensor handed to a candle op has the wrong dtype, rank or layout.
-    #[error("tensor: {0}")]
-    Tensor(String),
     /// The GPU path is unavailable or failed.
     #[error(transparent)]
     Gpu(#[from] GpuError),

@@ -1,4 +1,5 @@
-//! synface-kernels: hot-path ops (mixup blending, L2 normalisation, batched cosine similarity)
+//! synface-kernels: hot-path ops (the training batch op with domain mixup, L2 normalisation,
+//! batched cosine similarity)
 //! with CPU reference implementations and, behind a feature, CUDA implementations.
 //!
 //! - [`cpu`]: the reference, always available and deterministic.
@@ -6,21 +7,19 @@
 //!   NVRTC at run time; the crate builds without a CUDA toolkit.
 //! - [`Backend`]: what callers use: picks the GPU for a CUDA ordinal when it can be loaded and
 //!   otherwise the CPU (saying so in one `tracing::info!` line).
-//! - [`ops`]: candle `CustomOp`s wrapping the same kernels.
 
 pub mod backend;
 pub mod cpu;
 pub mod error;
 #[cfg(any(feature = "gpu", feature = "cuda"))]
 pub mod gpu;
-pub mod ops;
 
 pub use backend::Backend;
-pub use cpu::{cosine_all, cosine_pairs, l2_normalize, mixup_f32, mixup_u8};
+pub use cpu::{batch_input, cosine_all, cosine_pairs, l2_normalize};
 pub use error::{GpuError, KernelError};
 
 /// The CUDA sources, by file name (compiled with NVRTC at run time).
 pub const SOURCES: &[(&str, &str)] = &[
     ("cosine.cu", include_str!("cu/cosine.cu")),
-    ("mixup.cu", include_str!("cu/mixup.cu")),
+    ("batch.cu", include_str!("cu/batch.cu")),
 ];

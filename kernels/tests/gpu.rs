@@ -73,26 +73,51 @@ fn l2_normalize_matches_cpu() {
 }
 
 #[test]
-fn mixup_is_bit_identical_to_cpu() {
+fn batch_op_is_bit_identical_to_cpu() {
+    use synface_kernels::cpu::batch::{Batch, DomainMix, Images};
     let Some(g) = gpu() else { return };
-    let len = 112 * 112 * 3;
-    let a: Vec<u8> = (0..8 * len).map(|i| (i * 31 % 256) as u8).collect();
-    let b: Vec<u8> = (0..5 * len).map(|i| (i * 17 % 251) as u8).collect();
-    let (ia, ib) = (vec![0u32, 7, 3, 3, 1, 6], vec![4u32, 0, 2, 2, 1, 3]);
-    let coefs = [vec![0.5f32], vec![0.0, 1.0, 0.25, 0.75, 0.5, 0.123]];
-    for coef in &coefs {
+    let (h, w) = (120, 100);
+    let len = h * w * 3;
+    let syn_px: Vec<u8> = (0..8 * len).map(|i| (i * 31 % 256) as u8).collect();
+    let real_px: Vec<u8> = (0..5 * len).map(|i| (i * 17 % 251) as u8).collect();
+    let syn = Images {
+        pixels: &syn_px,
+        h,
+        w,
+    };
+    let real = Images {
+        pixels: &real_px,
+        h,
+        w,
+    };
+    let rows = [0u32, 7, 3, 3, 1, 6];
+    let flips = [false, true, true, false, false, true];
+    for size in [112, 64, 120] {
+        let batch = Batch {
+            rows: &rows,
+            flips: &flips,
+            size,
+        };
         assert_eq!(
-            g.mixup_u8(&a, &b, &ia, &ib, coef, len).unwrap(),
-            cpu::mixup_u8(&a, &b, &ia, &ib, coef, len).unwrap()
+            g.batch_input(&syn, &batch, None).unwrap(),
+            cpu::batch_input(&syn, &batch, None).unwrap()
         );
-        let (af, bf): (Vec<f32>, Vec<f32>) = (
-            a.iter().map(|&v| v as f32 / 255.0).collect(),
-            b.iter().map(|&v| v as f32 / 255.0).collect(),
-        );
-        assert_eq!(
-            g.mixup_f32(&af, &bf, &ia, &ib, coef, len).unwrap(),
-            cpu::mixup_f32(&af, &bf, &ia, &ib, coef, len).unwrap()
-        );
+        for psi in [0.0f32, 0.3, 1.0] {
+            let mix = DomainMix {
+                real,
+                partners: &[4, 0, 2, 2, 1, 3],
+                psi,
+            };
+            assert_eq!(
+                g.batch_input(&syn, &batch, Some(&mix)).unwrap(),
+                cpu::batch_input(&syn, &batch, Some(&mix)).unwrap()
+            );
+        }
     }
-    assert!(g.mixup_u8(&a, &b, &[9], &[0], &[0.5], len).is_err());
+    let bad = Batch {
+        rows: &[9],
+        flips: &[],
+        size: 64,
+    };
+    assert!(g.batch_input(&syn, &bad, None).is_err());
 }

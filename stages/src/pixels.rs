@@ -3,15 +3,9 @@
 //! tile layout of contact sheets (`synface render`'s sheets, the report's dataset sheets).
 //! One copy of each, so two sheets or two resamplers cannot drift apart.
 
-/// Bilinear blend of four samples at fractions `fx` (from `p00` to `p10`) and `fy` (from the
-/// top pair to the bottom pair). The evaluation order is fixed: outputs are hashed into cache
-/// keys downstream (docs/design.md §11).
-#[inline]
-pub fn bilerp(p00: f32, p10: f32, p01: f32, p11: f32, fx: f32, fy: f32) -> f32 {
-    let top = p00 * (1.0 - fx) + p10 * fx;
-    let bot = p01 * (1.0 - fx) + p11 * fx;
-    top * (1.0 - fy) + bot * fy
-}
+/// The bilinear blend, shared with the network input's resize in the kernels crate (one
+/// fixed order of operations; outputs are hashed into cache keys, docs/design.md §11).
+pub use synface_kernels::cpu::batch::bilerp;
 
 /// Encode `w x h` RGB8 pixels as PNG (the `image` crate's default compression and filter).
 /// A buffer of the wrong length is an error (the encoder itself would panic).

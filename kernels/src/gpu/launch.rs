@@ -1,13 +1,13 @@
-//! Kernel launches: device-buffer entry points (`launch_*`, shared with the candle ops'
-//! `cuda_fwd`) and host-slice convenience methods on [`GpuKernels`] (copy in, launch, copy
-//! out) that validate shapes exactly like the CPU reference.
+//! Kernel launches: crate-private device-buffer entry points (`launch_*`, whose arguments the
+//! host-slice methods validate first) and the host-slice methods on [`GpuKernels`] (copy in,
+//! launch, copy out) that check shapes exactly like the CPU reference.
 
 use cudarc::driver::{
     CudaFunction, CudaStream, CudaView, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg,
 };
 
 use super::{cudarc, driver, GpuKernels};
-use crate::cpu::mixup::check_mixup;
+use crate::cpu::batch::{check_batch, Batch, DomainMix, Images};
 use crate::error::{check_indices, rows, GpuError, KernelError};
 
 const WARPS_PER_BLOCK: u32 = 8;
@@ -28,7 +28,7 @@ fn warp_grid(items: usize) -> LaunchConfig {
 
 /// `out[p] = cos(emb[pairs[2p]], emb[pairs[2p+1]])`; `pairs` holds `out.len()` index pairs
 /// (already checked to be in range).
-pub fn launch_cosine_pairs(
+pub(crate) fn launch_cosine_pairs(
     stream: &CudaStream,
     func: &CudaFunction,
     emb: &CudaView<'_, f32>,
@@ -49,7 +49,7 @@ pub fn launch_cosine_pairs(
 }
 
 /// `out[i * nb + j] = cos(a_i, b_j)` (tiled, normalisation fused).
-pub fn launch_cosine_all(
+pub(crate) fn launch_cosine_all(
     stream: &CudaStream,
     func: &CudaFunction,
     a: &CudaView<'_, f32>,
@@ -78,7 +78,7 @@ pub fn launch_cosine_all(
 }
 
 /// Normalise the rows of `x` (`[n, dim]`) in place.
-pub fn launch_l2_normalize(
+pub(crate) fn launch_l2_normalize(
     stream: &CudaStream,
     func: &CudaFunction,
     x: &mut CudaViewMut<'_, f32>,
@@ -95,48 +95,56 @@ pub fn launch_l2_normalize(
     driver(unsafe { l.launch(warp_grid(n)) }).map(|_| ())
 }
 
-/// Device buffers of one mixup call (validated with [`check_mixup`] by the caller).
-pub struct MixupArgs<'a, 'b, T> {
-    pub a: &'a CudaView<'b, T>,
-    pub b: &'a CudaView<'b, T>,
-    pub idx_a: &'a CudaView<'b, u32>,
-    pub idx_b: &'a CudaView<'b, u32>,
-    pub coef: &'a CudaView<'b, f32>,
-    pub per_sample: bool,
-    pub sample_len: usize,
+/// Device buffers of one batch-op call (validated with [`check_batch`] by the caller).
+pub(crate) struct BatchArgs<'a, 'b> {
+    pub syn: &'a CudaView<'b, u8>,
+    /// The real images; any non-empty buffer when `mix` is false.
+    pub real: &'a CudaView<'b, u8>,
+    pub rows: &'a CudaView<'b, u32>,
+    pub partners: &'a CudaView<'b, u32>,
+    pub flips: &'a CudaView<'b, u8>,
+    pub psi: f32,
+    pub mix: bool,
+    pub h: usize,
+    pub w: usize,
+    pub size: usize,
     pub n: usize,
 }
 
-/// Launch `mixup_u8` or `mixup_f32` (`func` must match `T`).
-pub fn launch_mixup<T: DeviceRepr>(
+/// Launch `batch_input_f32` into `out` (`n * 3 * size * size` floats).
+pub(crate) fn launch_batch_input(
     stream: &CudaStream,
     func: &CudaFunction,
-    args: &MixupArgs<'_, '_, T>,
-    out: &mut CudaViewMut<'_, T>,
+    a: &BatchArgs<'_, '_>,
+    out: &mut CudaViewMut<'_, f32>,
 ) -> Result<(), GpuError> {
-    if args.n == 0 {
+    if a.n == 0 {
         return Ok(());
     }
-    let n = i32_arg("samples", args.n)?;
-    let per = i32::from(args.per_sample);
-    let len = args.sample_len as u64;
+    let (h, w) = (i32_arg("height", a.h)?, i32_arg("width", a.w)?);
+    let (size, n) = (i32_arg("size", a.size)?, i32_arg("samples", a.n)?);
+    let mix = i32::from(a.mix);
+    let total = a.n * 3 * a.size * a.size;
     let cfg = LaunchConfig {
-        grid_dim: (
-            args.sample_len.div_ceil(256).min(1024) as u32,
-            args.n.min(65535) as u32,
-            1,
-        ),
+        grid_dim: (total.div_ceil(256).min(65535) as u32, 1, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     };
     let mut l = stream.launch_builder(func);
-    l.arg(args.a)
-        .arg(args.b)
-        .arg(args.idx_a)
-        .arg(args.idx_b)
-        .arg(args.coef);
-    l.arg(&per).arg(&len).arg(&n).arg(out);
-    // SAFETY: matches `mixup_u8`/`mixup_f32` in mixup.cu; indices and lengths validated.
+    l.arg(a.syn)
+        .arg(a.real)
+        .arg(a.rows)
+        .arg(a.partners)
+        .arg(a.flips);
+    l.arg(&a.psi)
+        .arg(&mix)
+        .arg(&h)
+        .arg(&w)
+        .arg(&size)
+        .arg(&n)
+        .arg(out);
+    // SAFETY: argument types and order match `batch_input_f32` in batch.cu; `check_batch`
+    // bounded every row and partner index and the image buffers, and `out` holds `total`.
     driver(unsafe { l.launch(cfg) }).map(|_| ())
 }
 
@@ -222,68 +230,51 @@ impl GpuKernels {
         Ok(())
     }
 
-    fn mixup<T: DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy>(
+    /// GPU version of [`crate::cpu::batch::batch_input`] (the same bits).
+    pub fn batch_input(
         &self,
-        func: &CudaFunction,
-        (a, b): (&[T], &[T]),
-        (idx_a, idx_b): (&[u32], &[u32]),
-        coef: &[f32],
-        sample_len: usize,
-    ) -> Result<Vec<T>, KernelError> {
-        let s = check_mixup(a.len(), b.len(), idx_a, idx_b, coef, sample_len)?;
-        if s.n == 0 {
+        syn: &Images,
+        batch: &Batch,
+        mix: Option<&DomainMix>,
+    ) -> Result<Vec<f32>, KernelError> {
+        let n = check_batch(syn, batch, mix)?;
+        let total = n * 3 * batch.size * batch.size;
+        if total == 0 {
             return Ok(Vec::new());
         }
-        let (da, db) = (self.up(a)?, self.up(b)?);
-        let (ia, ib, c) = (self.up(idx_a)?, self.up(idx_b)?, self.up(coef)?);
-        let total = s.n * sample_len;
-        let mut out = self.zeros::<T>(total)?;
-        let (av, bv, iav, ibv, cv) = (
-            da.as_view(),
-            db.as_view(),
-            ia.as_view(),
-            ib.as_view(),
-            c.as_view(),
+        let flips: Vec<u8> = (0..n)
+            .map(|i| u8::from(batch.flips.get(i).copied().unwrap_or(false)))
+            .collect();
+        let (real, partners, psi) = match mix {
+            Some(m) => (m.real.pixels, m.partners, m.psi),
+            None => (&syn.pixels[..1], batch.rows, 1.0),
+        };
+        let (ds, dr) = (self.up(syn.pixels)?, self.up(real)?);
+        let (drows, dpart, dflip) = (self.up(batch.rows)?, self.up(partners)?, self.up(&flips)?);
+        let mut out = self.zeros::<f32>(total)?;
+        let (sv, rv, rowv, pv, fv) = (
+            ds.as_view(),
+            dr.as_view(),
+            drows.as_view(),
+            dpart.as_view(),
+            dflip.as_view(),
         );
-        let args = MixupArgs {
-            a: &av,
-            b: &bv,
-            idx_a: &iav,
-            idx_b: &ibv,
-            coef: &cv,
-            per_sample: coef.len() != 1,
-            sample_len,
-            n: s.n,
+        let args = BatchArgs {
+            syn: &sv,
+            real: &rv,
+            rows: &rowv,
+            partners: &pv,
+            flips: &fv,
+            psi,
+            mix: mix.is_some(),
+            h: syn.h,
+            w: syn.w,
+            size: batch.size,
+            n,
         };
         let mut ov = out.slice_mut(0..total);
-        launch_mixup(&self.stream, func, &args, &mut ov)?;
+        launch_batch_input(&self.stream, &self.f_batch, &args, &mut ov)?;
         Ok(self.down(&out, total)?)
-    }
-
-    /// GPU version of [`crate::cpu::mixup_u8`] (bit-identical results).
-    pub fn mixup_u8(
-        &self,
-        a: &[u8],
-        b: &[u8],
-        idx_a: &[u32],
-        idx_b: &[u32],
-        coef: &[f32],
-        sample_len: usize,
-    ) -> Result<Vec<u8>, KernelError> {
-        self.mixup(&self.f_mix_u8, (a, b), (idx_a, idx_b), coef, sample_len)
-    }
-
-    /// GPU version of [`crate::cpu::mixup_f32`] (bit-identical results).
-    pub fn mixup_f32(
-        &self,
-        a: &[f32],
-        b: &[f32],
-        idx_a: &[u32],
-        idx_b: &[u32],
-        coef: &[f32],
-        sample_len: usize,
-    ) -> Result<Vec<f32>, KernelError> {
-        self.mixup(&self.f_mix_f32, (a, b), (idx_a, idx_b), coef, sample_len)
     }
 
     /// Wait for all queued work on this device's stream.

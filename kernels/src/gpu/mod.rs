@@ -18,10 +18,6 @@ pub use candle_core::cuda_backend::cudarc;
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileError, CompileOptions};
 
-pub use launch::{
-    launch_cosine_all, launch_cosine_pairs, launch_l2_normalize, launch_mixup, MixupArgs,
-};
-
 use crate::error::GpuError;
 use crate::SOURCES;
 
@@ -107,7 +103,7 @@ pub fn ptx_all() -> Result<&'static [(&'static str, String)], GpuError> {
     .map_err(Clone::clone)
 }
 
-/// PTX of one source by file name (`"cosine.cu"`, `"mixup.cu"`).
+/// PTX of one source by file name (`"cosine.cu"`, `"batch.cu"`).
 pub fn ptx(name: &str) -> Result<&'static str, GpuError> {
     ptx_all()?
         .iter()
@@ -134,8 +130,7 @@ pub struct GpuKernels {
     pub(crate) f_pairs: CudaFunction,
     pub(crate) f_all: CudaFunction,
     pub(crate) f_norm: CudaFunction,
-    pub(crate) f_mix_u8: CudaFunction,
-    pub(crate) f_mix_f32: CudaFunction,
+    pub(crate) f_batch: CudaFunction,
 }
 
 impl std::fmt::Debug for GpuKernels {
@@ -167,14 +162,13 @@ impl GpuKernels {
         let ctx = driver(CudaContext::new(ordinal))?;
         let stream = ctx.default_stream();
         let cos = driver(ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx("cosine.cu")?)))?;
-        let mix = driver(ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx("mixup.cu")?)))?;
+        let batch = driver(ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx("batch.cu")?)))?;
         Ok(GpuKernels {
             ordinal,
             f_pairs: driver(cos.load_function("cosine_pairs_f32"))?,
             f_all: driver(cos.load_function("cosine_all_f32"))?,
             f_norm: driver(cos.load_function("l2_normalize_f32"))?,
-            f_mix_u8: driver(mix.load_function("mixup_u8"))?,
-            f_mix_f32: driver(mix.load_function("mixup_f32"))?,
+            f_batch: driver(batch.load_function("batch_input_f32"))?,
             ctx,
             stream,
         })

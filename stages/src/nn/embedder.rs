@@ -92,7 +92,11 @@ impl Embedder {
         rows: &[usize],
     ) -> Result<Vec<f32>, NnError> {
         let s = self.cfg.input_size;
-        let x = to_tensor(batch_chw(images, h, w, rows, &[], s)?, s, &self.device)?;
+        let x = to_tensor(
+            batch_chw(images, (h, w), rows, &[], s, None)?,
+            s,
+            &self.device,
+        )?;
         let e = self.model.forward_t(&x, false)?;
         Ok(e.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
     }

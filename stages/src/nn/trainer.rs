@@ -18,7 +18,7 @@ use synface_engine::{CancelToken, CheckpointStore, ProgressSink, StageError};
 
 use super::backbone::{Backbone, BackboneConfig};
 use super::holdout::{build_pairs, pair_accuracy, Pairs};
-use super::input::{batch_chw, blend_into, to_tensor};
+use super::input::{batch_chw, to_tensor, Partners};
 use super::layers::{
     from_safetensors, init_seeded, load_into, sorted_vars, to_safetensors, HostTensor,
 };
@@ -286,24 +286,30 @@ fn train_step(
         .iter()
         .map(|_| cfg.flip && rng.random::<bool>())
         .collect();
-    let mut x = batch_chw(&syn.images, h, w, rows, &flips, size)?;
     let a: Vec<usize> = rows.iter().map(|&i| syn.label_a[i] as usize).collect();
     let b: Vec<usize> = rows.iter().map(|&i| syn.label_b[i] as usize).collect();
     let phi: Vec<f32> = rows.iter().map(|&i| syn.phi[i]).collect();
     let mut targets = Targets::mixed(&a, &b, &phi);
-    if let Some((real, grid)) = &data.real {
-        let psi = grid[rng.random_range(0..grid.len())];
-        // Each synthetic image gets a real partner drawn anew for this batch (seeded by the
-        // step), as a batch-level mixup does, not the same real image every epoch.
-        let partners: Vec<usize> = rows
-            .iter()
-            .map(|_| rng.random_range(0..real.len()))
-            .collect();
-        let xr = batch_chw(&real.images, h, w, &partners, &flips, size)?;
-        blend_into(&mut x, &xr, psi);
-        let yr: Vec<usize> = partners.iter().map(|&i| real.label_a[i] as usize).collect();
-        targets = targets.with_domain(&yr, psi)?;
-    }
+    let x = match &data.real {
+        None => batch_chw(&syn.images, (h, w), rows, &flips, size, None)?,
+        Some((real, grid)) => {
+            let psi = grid[rng.random_range(0..grid.len())];
+            // Each synthetic image gets a real partner drawn anew for this batch (seeded by
+            // the step), as a batch-level mixup does, not the same real image every epoch.
+            let partners: Vec<usize> = rows
+                .iter()
+                .map(|_| rng.random_range(0..real.len()))
+                .collect();
+            let yr: Vec<usize> = partners.iter().map(|&i| real.label_a[i] as usize).collect();
+            targets = targets.with_domain(&yr, psi)?;
+            let mix = Partners {
+                images: &real.images,
+                rows: &partners,
+                psi,
+            };
+            batch_chw(&syn.images, (h, w), rows, &flips, size, Some(mix))?
+        }
+    };
     let x = to_tensor(x, size, device)?;
     let emb = model.forward_rng(&x, true, Some(&mut rng))?;
     let out = head.forward(&emb, &targets)?;
@@ -334,7 +340,7 @@ fn evaluate(
     let mut emb = Vec::with_capacity(split.val.len() * dim);
     for chunk in split.val.chunks(64) {
         let x = to_tensor(
-            batch_chw(&syn.images, h, w, chunk, &[], size)?,
+            batch_chw(&syn.images, (h, w), chunk, &[], size, None)?,
             size,
             device,
         )?;
