@@ -22,6 +22,10 @@ fn type_words(s: &ParamSpec) -> String {
     if let Some(shape) = s.rule.shape {
         return shape.to_string();
     }
+    if !s.rule.choices.is_empty() {
+        // a `param_enum!` type: written as one of its names
+        return "string".into();
+    }
     match s.ty.replace(' ', "").as_str() {
         "u64" | "u32" | "usize" => "integer (>= 0)".into(),
         "i64" | "i32" => "integer".into(),

@@ -54,8 +54,10 @@ impl Artifact {
 pub enum StageError {
     #[error("bad input: {0}")]
     Input(String),
-    #[error("bad parameter: {0}")]
-    Param(String),
+    /// A parameter value the stage cannot use; `param` names it (empty: the parameters as a
+    /// whole), so a caller can point at its position in the pipeline file.
+    #[error("bad parameter{}: {message}", param_label(param))]
+    Param { param: String, message: String },
     #[error("cancelled")]
     Cancelled,
     #[error("I/O error: {0}")]
@@ -67,6 +69,20 @@ pub enum StageError {
 impl StageError {
     pub fn msg(m: impl std::fmt::Display) -> Self {
         StageError::Failed(m.to_string())
+    }
+    /// The value of parameter `param` ("" for the parameters as a whole) is unusable.
+    pub fn param(param: &str, message: impl std::fmt::Display) -> Self {
+        StageError::Param {
+            param: param.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+fn param_label(param: &str) -> String {
+    match param {
+        "" => String::new(),
+        p => format!(" `{p}`"),
     }
 }
 

@@ -22,6 +22,7 @@ pub use scheduler::slurm;
 pub mod stage;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod typed;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use params::rule::ParamRule;
@@ -33,6 +34,7 @@ pub use stage::{
     Artifact, CancelToken, CheckpointStore, Device, Facts, InputArtifact, NoCheckpoints,
     NoProgress, ParamIssue, PortSpec, ProgressSink, Resources, RunCtx, Stage, StageError,
 };
+pub use typed::TypedStage;
 
 /// Add the toy kinds of `testkit` to `r` when the engine is built with its `testkit` feature
 /// (tests); returns whether it was.

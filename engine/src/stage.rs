@@ -31,6 +31,32 @@ pub struct PortSpec {
     pub gather: bool,
 }
 
+impl PortSpec {
+    /// A required, non-gather port `name` accepting artifact type `kind`.
+    pub const fn new(name: &'static str, kind: &'static str) -> Self {
+        PortSpec {
+            name,
+            kind,
+            optional: false,
+            gather: false,
+        }
+    }
+    /// The port may be left unconnected.
+    pub const fn optional(self) -> Self {
+        PortSpec {
+            optional: true,
+            ..self
+        }
+    }
+    /// The port receives the producer's outputs from every sweep point.
+    pub const fn gather(self) -> Self {
+        PortSpec {
+            gather: true,
+            ..self
+        }
+    }
+}
+
 /// What a stage instance needs from the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
@@ -42,13 +68,20 @@ pub struct Resources {
     pub mem_mb: u64,
 }
 
+impl Resources {
+    /// One thread, no GPU, 256 MiB.
+    pub const DEFAULT: Resources = Resources {
+        threads: 1,
+        gpu: false,
+        mem_mb: 256,
+    };
+    /// Every core the scheduler grants (`threads` is then capped by the budget).
+    pub const ALL_CORES: usize = usize::MAX;
+}
+
 impl Default for Resources {
     fn default() -> Self {
-        Resources {
-            threads: 1,
-            gpu: false,
-            mem_mb: 256,
-        }
+        Resources::DEFAULT
     }
 }
 
@@ -126,7 +159,7 @@ pub struct RunCtx<'a> {
 impl RunCtx<'_> {
     /// The parameters as the stage's typed struct.
     pub fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, StageError> {
-        crate::params::decode(self.params).map_err(StageError::Param)
+        crate::params::decode(self.params).map_err(|m| StageError::param("", m))
     }
     /// The single artifact on `port`.
     pub fn input(&self, port: &str) -> Result<&Artifact, StageError> {

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::params::{ParamSpec, ParamTable, ParamsSchema};
 use crate::registry::Registry;
-use crate::stage::{Artifact, ParamIssue, PortSpec, Resources, RunCtx, Stage, StageError};
+use crate::stage::{Artifact, ParamIssue, PortSpec, Resources, RunCtx, StageError};
+use crate::typed::TypedStage;
 
 /// The artifact type every testkit kind produces.
 pub const TOY: &str = "toy";
@@ -86,15 +86,6 @@ fn toy_artifact(data: Vec<u8>, extra: serde_json::Value) -> Artifact {
     a
 }
 
-fn toy_port(name: &'static str, gather: bool) -> PortSpec {
-    PortSpec {
-        name,
-        kind: TOY,
-        optional: false,
-        gather,
-    }
-}
-
 crate::stage_params! {
     /// Parameters of `toy_source`.
     pub struct ToySourceParams {
@@ -110,33 +101,21 @@ crate::stage_params! {
 /// Writes a deterministic blob derived from the seed and its params.
 pub struct ToySource;
 
-impl Stage for ToySource {
-    fn kind(&self) -> &'static str {
-        "toy_source"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "test kind: a deterministic blob from seed and params"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ToySourceParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        Vec::new()
-    }
-    fn output(&self) -> &'static str {
-        TOY
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        count_run(self.kind());
-        let p: ToySourceParams = ctx.params()?;
+impl TypedStage for ToySource {
+    type Params = ToySourceParams;
+    const KIND: &'static str = "toy_source";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str = "test kind: a deterministic blob from seed and params";
+    const INPUTS: &'static [PortSpec] = &[];
+    const OUTPUT: &'static str = TOY;
+
+    fn run(&self, p: ToySourceParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        count_run(Self::KIND);
         nap(ctx, p.sleep_ms)?;
         let size = usize::try_from(p.size)
             .ok()
             .filter(|&s| s <= 1 << 26)
-            .ok_or_else(|| StageError::Param(format!("size {} is too large", p.size)))?;
+            .ok_or_else(|| StageError::param("size", format!("size {} is too large", p.size)))?;
         let mut h = blake3::Hasher::new();
         h.update(&ctx.seed.to_le_bytes());
         h.update(&p.n.to_le_bytes());
@@ -166,40 +145,22 @@ crate::stage_params! {
 /// Transforms its input byte by byte.
 pub struct ToyMap;
 
-impl Stage for ToyMap {
-    fn kind(&self) -> &'static str {
-        "toy_map"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "test kind: scales every byte of its input"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ToyMapParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![toy_port("input", false)]
-    }
-    fn output(&self) -> &'static str {
-        TOY
-    }
-    fn resources(&self, params: &ParamTable) -> Resources {
-        let threads = params
-            .get("threads")
-            .and_then(toml::Value::as_integer)
-            .and_then(|t| usize::try_from(t).ok())
-            .unwrap_or(1)
-            .max(1);
+impl TypedStage for ToyMap {
+    type Params = ToyMapParams;
+    const KIND: &'static str = "toy_map";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str = "test kind: scales every byte of its input";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", TOY)];
+    const OUTPUT: &'static str = TOY;
+
+    fn resources(&self, p: &ToyMapParams) -> Resources {
         Resources {
-            threads,
-            ..Resources::default()
+            threads: usize::try_from(p.threads).unwrap_or(1).max(1),
+            ..Resources::DEFAULT
         }
     }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        count_run(self.kind());
-        let p: ToyMapParams = ctx.params()?;
+    fn run(&self, p: ToyMapParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        count_run(Self::KIND);
         nap(ctx, p.sleep_ms)?;
         if p.fail {
             return Err(StageError::msg("toy_map was asked to fail (fail = true)"));
@@ -228,28 +189,17 @@ crate::stage_params! {
 /// Concatenates every gathered input in point order.
 pub struct ToySum;
 
-impl Stage for ToySum {
-    fn kind(&self) -> &'static str {
-        "toy_sum"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "test kind: gathers one input per sweep point and concatenates them"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ToySumParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![toy_port("runs", true)]
-    }
-    fn output(&self) -> &'static str {
-        TOY
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        count_run(self.kind());
-        let p: ToySumParams = ctx.params()?;
+impl TypedStage for ToySum {
+    type Params = ToySumParams;
+    const KIND: &'static str = "toy_sum";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str =
+        "test kind: gathers one input per sweep point and concatenates them";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("runs", TOY).gather()];
+    const OUTPUT: &'static str = TOY;
+
+    fn run(&self, p: ToySumParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        count_run(Self::KIND);
         let mut data = Vec::new();
         let mut points = Vec::new();
         for g in ctx.gathered("runs") {
@@ -277,28 +227,16 @@ crate::stage_params! {
 /// A long stage in miniature: iterates a state, checkpointing every step; resumable.
 pub struct ToySteps;
 
-impl Stage for ToySteps {
-    fn kind(&self) -> &'static str {
-        "toy_steps"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "test kind: a resumable loop that checkpoints every step"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ToyStepsParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![toy_port("input", false)]
-    }
-    fn output(&self) -> &'static str {
-        TOY
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        count_run(self.kind());
-        let p: ToyStepsParams = ctx.params()?;
+impl TypedStage for ToySteps {
+    type Params = ToyStepsParams;
+    const KIND: &'static str = "toy_steps";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str = "test kind: a resumable loop that checkpoints every step";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", TOY)];
+    const OUTPUT: &'static str = TOY;
+
+    fn run(&self, p: ToyStepsParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        count_run(Self::KIND);
         let input = ctx.input("input")?.get("data.bin")?;
         let (mut step, mut state) = match ctx.checkpoint_load()? {
             Some((step, bytes)) => {
@@ -345,37 +283,25 @@ crate::stage_params! {
 /// Reads a file; its plan-time check reports a missing file.
 pub struct ToyFile;
 
-impl Stage for ToyFile {
-    fn kind(&self) -> &'static str {
-        "toy_file"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "test kind: reads a file that must exist at plan time"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ToyFileParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        Vec::new()
-    }
-    fn output(&self) -> &'static str {
-        TOY
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        match params.get("path").and_then(toml::Value::as_str) {
-            Some(p) if !std::path::Path::new(p).exists() => vec![ParamIssue {
-                param: "path".into(),
-                message: format!("file `{p}` does not exist"),
-            }],
-            _ => Vec::new(),
+impl TypedStage for ToyFile {
+    type Params = ToyFileParams;
+    const KIND: &'static str = "toy_file";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str = "test kind: reads a file that must exist at plan time";
+    const INPUTS: &'static [PortSpec] = &[];
+    const OUTPUT: &'static str = TOY;
+
+    fn check(&self, p: &ToyFileParams) -> Vec<ParamIssue> {
+        match std::path::Path::new(&p.path).exists() {
+            true => Vec::new(),
+            false => vec![ParamIssue::new(
+                "path",
+                format!("file `{}` does not exist", p.path),
+            )],
         }
     }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        count_run(self.kind());
-        let p: ToyFileParams = ctx.params()?;
+    fn run(&self, p: ToyFileParams, _ctx: &RunCtx) -> Result<Artifact, StageError> {
+        count_run(Self::KIND);
         let data = std::fs::read(&p.path)?;
         Ok(toy_artifact(data, serde_json::json!({ "path": p.path })))
     }
@@ -392,28 +318,16 @@ crate::stage_params! {
 /// Produces a `"note"` artifact (not `"toy"`): for port type mismatch tests.
 pub struct ToyNote;
 
-impl Stage for ToyNote {
-    fn kind(&self) -> &'static str {
-        "toy_note"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "test kind: a text note, of artifact type `note`"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ToyNoteParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        Vec::new()
-    }
-    fn output(&self) -> &'static str {
-        "note"
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        count_run(self.kind());
-        let p: ToyNoteParams = ctx.params()?;
+impl TypedStage for ToyNote {
+    type Params = ToyNoteParams;
+    const KIND: &'static str = "toy_note";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str = "test kind: a text note, of artifact type `note`";
+    const INPUTS: &'static [PortSpec] = &[];
+    const OUTPUT: &'static str = "note";
+
+    fn run(&self, p: ToyNoteParams, _ctx: &RunCtx) -> Result<Artifact, StageError> {
+        count_run(Self::KIND);
         let mut a = Artifact::new();
         a.publish("note.txt", p.text.into_bytes());
         Ok(a)
@@ -423,6 +337,8 @@ impl Stage for ToyNote {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::ParamTable;
+    use crate::stage::Stage;
     use crate::stage::{
         CancelToken, CheckpointStore, Device, InputArtifact, NoCheckpoints, NoProgress,
     };
@@ -503,7 +419,7 @@ mod tests {
         );
         assert!(err.is_err());
         let p = params_of(&ToyMap, &[("threads", toml::Value::Integer(3))]);
-        assert_eq!(ToyMap.resources(&p).threads, 3);
+        assert_eq!(Stage::resources(&ToyMap, &p).threads, 3);
         let out = run_with(
             &ToyMap,
             &p,
@@ -607,13 +523,13 @@ mod tests {
             &ToyFile,
             &[("path", toml::Value::String("/no/such/file.bin".into()))],
         );
-        let issues = ToyFile.check(&p);
+        let issues = Stage::check(&ToyFile, &p);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].param, "path");
         let here = params_of(
             &ToyFile,
             &[("path", toml::Value::String("Cargo.toml".into()))],
         );
-        assert!(ToyFile.check(&here).is_empty());
+        assert!(Stage::check(&ToyFile, &here).is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! synface-stages: every stage kind synface ships, the procedural face model (`face`),
 //! and the candle networks and losses (`nn`).
 
+pub mod artifacts;
 pub mod csv_text;
 pub mod dataset;
 pub mod export;

@@ -25,16 +25,21 @@ fn gib(bytes: u64) -> f64 {
 /// stage error saying what needed it (`what`, naming the parameters) and what to lower.
 pub fn ensure_fits(bytes: Option<u64>, what: &str) -> Result<(), StageError> {
     let Some(bytes) = bytes else {
-        return Err(StageError::Param(format!(
-            "{what} needs more memory than can be addressed: lower the parameters"
-        )));
+        return Err(StageError::param(
+            "",
+            format!("{what} needs more memory than can be addressed: lower the parameters"),
+        ));
     };
     match available_bytes() {
-        Some(avail) if bytes > avail => Err(StageError::Param(format!(
-            "{what} needs {:.1} GiB of memory but only {:.1} GiB is available: lower the parameters",
-            gib(bytes),
-            gib(avail)
-        ))),
+        Some(avail) if bytes > avail => Err(StageError::param(
+            "",
+            format!(
+                "{what} needs {:.1} GiB of memory but only {:.1} GiB is available: lower the \
+                 parameters",
+                gib(bytes),
+                gib(avail)
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -44,13 +49,13 @@ pub fn try_with_capacity<T>(n: usize, what: &str) -> Result<Vec<T>, StageError> 
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| {
         let bytes = (n as u64).checked_mul(std::mem::size_of::<T>() as u64);
-        StageError::Param(format!(
-            "{what}: could not allocate {} for {n} elements: lower the parameters",
-            bytes.map_or("more than addressable".into(), |b| format!(
-                "{:.1} GiB",
-                gib(b)
-            ))
-        ))
+        let size = bytes.map_or("more than addressable".into(), |b| {
+            format!("{:.1} GiB", gib(b))
+        });
+        StageError::param(
+            "",
+            format!("{what}: could not allocate {size} for {n} elements: lower the parameters"),
+        )
     })?;
     Ok(v)
 }
@@ -73,7 +78,9 @@ mod tests {
             image_bytes(20_000_000, 1024),
             "render of 20000000 images at size = 1024",
         );
-        assert!(matches!(e, Err(StageError::Param(m)) if m.contains("size = 1024")));
+        assert!(
+            matches!(e, Err(StageError::Param { message, .. }) if message.contains("size = 1024"))
+        );
         assert!(ensure_fits(None, "x").is_err());
         assert!(ensure_fits(Some(1024), "small").is_ok());
         let v: Result<Vec<u64>, _> = try_with_capacity(usize::MAX / 4, "huge");

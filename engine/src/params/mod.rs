@@ -107,6 +107,55 @@ macro_rules! stage_params {
     };
 }
 
+/// Declare a parameter whose value is one of a few names, as a serde enum: each variant is
+/// written `Variant = "name"`. Gives `NAMES` (for [`ParamRule::one_of`](crate::ParamRule::one_of),
+/// so `synface kinds` lists them and the planner suggests the nearest), `name()` and `Display`.
+///
+/// ```
+/// synface_engine::param_enum! {
+///     /// How loud.
+///     pub enum Volume {
+///         /// barely
+///         Low = "low",
+///         High = "high",
+///     }
+/// }
+/// assert_eq!(Volume::NAMES, &["low", "high"]);
+/// assert_eq!(Volume::High.to_string(), "high");
+/// let v: Volume = toml::Value::String("low".into()).try_into().unwrap();
+/// assert_eq!(v, Volume::Low);
+/// ```
+#[macro_export]
+macro_rules! param_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[doc = $doc:literal])* $var:ident = $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+        $vis enum $name {
+            $( $(#[doc = $doc])* #[serde(rename = $text)] $var, )+
+        }
+        impl $name {
+            /// The names a pipeline file writes, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+            /// This value's name in a pipeline file.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( $name::$var => $text, )+
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __param_default {
@@ -170,4 +219,18 @@ pub struct ParamIssue {
     /// Parameter name (the key whose value is at fault), or "" for the stage as a whole.
     pub param: String,
     pub message: String,
+}
+
+impl ParamIssue {
+    /// A problem with parameter `param` ("" for the stage as a whole).
+    pub fn new(param: &str, message: impl Into<String>) -> Self {
+        ParamIssue {
+            param: param.to_string(),
+            message: message.into(),
+        }
+    }
+    /// The issue of a check's result, if it failed.
+    pub fn of<T>(param: &str, checked: Result<T, String>) -> Option<Self> {
+        checked.err().map(|m| ParamIssue::new(param, m))
+    }
 }

@@ -192,8 +192,13 @@ fn given_param(
         );
         return None;
     }
-    if let Some((value, reason, via)) = type_error(&tpl, &my_refs, axes, scope.domains, spec.check)
-    {
+    // A string for a parameter with declared choices (a `param_enum!`) is left to the rule
+    // check, which names the allowed values and reports with the other rule problems.
+    let typed = |v: &toml::Value| match v {
+        toml::Value::String(_) if !spec.rule.choices.is_empty() => Ok(()),
+        _ => (spec.check)(v),
+    };
+    if let Some((value, reason, via)) = type_error(&tpl, &my_refs, axes, scope.domains, &typed) {
         let label = match via {
             Some(a) => format!(
                 "{reason} (when `{a}` = {})",
@@ -384,7 +389,7 @@ fn type_error(
     refs: &[usize],
     axes: &[String],
     domains: &[Vec<toml::Value>],
-    check: fn(&toml::Value) -> Result<(), String>,
+    check: &dyn Fn(&toml::Value) -> Result<(), String>,
 ) -> Option<(toml::Value, String, Option<String>)> {
     let mut vals: Vec<toml::Value> = domains
         .iter()

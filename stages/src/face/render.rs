@@ -20,14 +20,14 @@ use super::simd::F4;
 use super::texture::{eye, EyeState};
 use super::{seed_of, FaceError};
 
-/// Appearance style.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Style {
-    /// Clean synthetic renders.
-    Synthetic,
-    /// Shifted "photo" appearance: the proxy for real photos (docs/design.md §8).
-    Photo,
+synface_engine::param_enum! {
+    /// Appearance style.
+    pub enum Style {
+        /// Clean synthetic renders.
+        Synthetic = "synthetic",
+        /// Shifted "photo" appearance: the proxy for real photos (docs/design.md §8).
+        Photo = "photo",
+    }
 }
 
 impl std::str::FromStr for Style {

@@ -7,11 +7,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
+use synface_engine::estimate::Estimate;
 use synface_engine::{
-    Artifact, Facts, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
-    Stage, StageError,
+    Artifact, Facts, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
+use crate::artifacts::DATASET;
 use crate::dataset::Dataset;
 use crate::face::photo::{blur, jpeg_round_trip};
 
@@ -219,51 +220,26 @@ pub fn augment_dataset(ds: &Dataset, p: &AugmentParams, seed: u64) -> Dataset {
 /// The `augment` stage kind.
 pub struct Augment;
 
-impl Stage for Augment {
-    fn kind(&self) -> &'static str {
-        "augment"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "blur, noise, JPEG, colour jitter, grayscale and down-up sampling per image"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        AugmentParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![PortSpec {
-            name: "input",
-            kind: "dataset",
-            optional: false,
-            gather: false,
-        }]
-    }
-    fn output(&self) -> &'static str {
-        "dataset"
-    }
-    fn estimate(
-        &self,
-        _params: &ParamTable,
-        inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
+impl TypedStage for Augment {
+    type Params = AugmentParams;
+    const KIND: &'static str = "augment";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str =
+        "blur, noise, JPEG, colour jitter, grayscale and down-up sampling per image";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", DATASET)];
+    const OUTPUT: &'static str = DATASET;
+
+    fn estimate(&self, _p: &AugmentParams, inputs: &[(&str, &Facts)]) -> Estimate {
         super::cost::per_image(inputs, 1)
     }
-    fn resources(&self, params: &ParamTable) -> Resources {
-        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let t = params
-            .get("threads")
-            .and_then(toml::Value::as_integer)
-            .unwrap_or(0);
+    fn resources(&self, p: &AugmentParams) -> Resources {
         Resources {
-            threads: if t <= 0 { all } else { t as usize },
+            threads: super::threads_or_all(p.threads),
             gpu: false,
             mem_mb: 2048,
         }
     }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: AugmentParams = ctx.params()?;
+    fn run(&self, p: AugmentParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let ds = Dataset::from_artifact(ctx.input("input")?)?;
         ctx.progress.set_total(ds.len() as u64, "images");
         ctx.cancel.check()?;
@@ -278,6 +254,7 @@ impl Stage for Augment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synface_engine::{ParamTable, ParamsSchema};
 
     fn params(all: f64) -> AugmentParams {
         let mut t = ParamTable::new();

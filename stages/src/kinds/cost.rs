@@ -3,8 +3,10 @@
 //! `image_size` (side) that flow from producers. Constants are orders of magnitude (a
 //! rasterised sample ~100 operations; training ~3x a forward pass), not measurements.
 
-use synface_engine::estimate::{fact_u64, param_u64, Estimate};
-use synface_engine::{Facts, ParamTable};
+use synface_engine::estimate::{fact_u64, Estimate};
+use synface_engine::Facts;
+
+use super::train::TrainParams;
 
 /// Bytes of one face latent (identity, expression, light, pose, background as f32).
 const LATENT_BYTES: u64 = 290 * 4;
@@ -37,10 +39,8 @@ pub(crate) fn latents(images: Option<u64>) -> Estimate {
 
 /// `render`: every image is size^2 pixels of supersample^2 samples; images and their
 /// concatenation are held at once.
-pub(crate) fn render(params: &ParamTable, inputs: &[(&str, &Facts)]) -> Estimate {
+pub(crate) fn render(size: u64, ss: u64, inputs: &[(&str, &Facts)]) -> Estimate {
     let images = fact_u64(inputs, "images");
-    let size = param_u64(params, "size").unwrap_or(112);
-    let ss = param_u64(params, "supersample").unwrap_or(2);
     let bytes = images.map(|n| n * (size * size * 3 + 40));
     Estimate {
         flops: images.map(|n| (n * size * size * ss * ss) as f64 * OPS_PER_SAMPLE),
@@ -100,39 +100,22 @@ pub(crate) fn net_cost(depths: &[u64], widths: &[u64], embedding: u64, side: u64
     c
 }
 
-fn list(params: &ParamTable, name: &str) -> Vec<u64> {
-    params
-        .get(name)
-        .and_then(toml::Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_integer().and_then(|i| u64::try_from(i).ok()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The backbone of `train`'s params for inputs of side `image_size` (its `input_size` wins).
-pub(crate) fn train_net(params: &ParamTable, image_size: Option<u64>) -> NetCost {
-    let side = match param_u64(params, "input_size") {
-        Some(s) if s > 0 => s,
-        _ => image_size.unwrap_or(112),
+pub(crate) fn train_net(p: &TrainParams, image_size: Option<u64>) -> NetCost {
+    let side = match p.input_size {
+        0 => image_size.unwrap_or(112),
+        s => s,
     };
-    net_cost(
-        &list(params, "depths"),
-        &list(params, "widths"),
-        param_u64(params, "embedding").unwrap_or(128),
-        side,
-    )
+    net_cost(&p.depths, &p.widths, p.embedding, side)
 }
 
 /// `train`: forward plus backward (~3x forward) over every image of every epoch; memory for
 /// weights, gradients and momentum plus a batch of activations kept for the backward pass.
-pub(crate) fn train(params: &ParamTable, inputs: &[(&str, &Facts)]) -> Estimate {
-    let net = train_net(params, fact_u64(inputs, "image_size"));
+pub(crate) fn train(p: &TrainParams, inputs: &[(&str, &Facts)]) -> Estimate {
+    let net = train_net(p, fact_u64(inputs, "image_size"));
     let images = fact_u64(inputs, "images");
-    let epochs = param_u64(params, "epochs").unwrap_or(10) as f64;
-    let batch = param_u64(params, "batch_size").unwrap_or(64) as f64;
+    let epochs = p.epochs as f64;
+    let batch = p.batch_size as f64;
     let weights = net.params * 4.0;
     let mem = 4.0 * weights + batch * net.activations * 4.0 * 3.0;
     Estimate {
@@ -143,7 +126,7 @@ pub(crate) fn train(params: &ParamTable, inputs: &[(&str, &Facts)]) -> Estimate 
 }
 
 /// `verify`: one forward pass per test image (two with flips) on the trained backbone.
-pub(crate) fn verify(params: &ParamTable, inputs: &[(&str, &Facts)]) -> Estimate {
+pub(crate) fn verify(flip: bool, inputs: &[(&str, &Facts)]) -> Estimate {
     let flops = inputs
         .iter()
         .find_map(|(_, f)| f.get("net_flops")?.as_float());
@@ -152,7 +135,6 @@ pub(crate) fn verify(params: &ParamTable, inputs: &[(&str, &Facts)]) -> Estimate
         .filter(|(port, _)| *port == "data")
         .find_map(|(_, f)| f.get("images")?.as_integer())
         .map(|n| n.max(0) as f64);
-    let flip = params.get("flip").and_then(toml::Value::as_bool) != Some(false);
     let passes = if flip { 2.0 } else { 1.0 };
     Estimate {
         flops: flops.zip(test).map(|(f, n)| f * n * passes),
@@ -168,14 +150,12 @@ mod tests {
     #[test]
     fn render_cost_grows_with_images_and_area() {
         let facts = with_images(Facts::new(), Some(100));
-        let p: ParamTable = [("size".to_string(), toml::Value::Integer(112))].into();
-        let small = render(&p, &[("input", &facts)]);
-        let p2: ParamTable = [("size".to_string(), toml::Value::Integer(224))].into();
-        let big = render(&p2, &[("input", &facts)]);
+        let small = render(112, 2, &[("input", &facts)]);
+        let big = render(224, 2, &[("input", &facts)]);
         assert_eq!(big.flops.unwrap() / small.flops.unwrap(), 4.0);
         assert_eq!(small.disk_bytes, Some(100 * (112 * 112 * 3 + 40)));
         assert_eq!(
-            render(&p, &[]).flops,
+            render(112, 2, &[]).flops,
             None,
             "unknown without an image count"
         );

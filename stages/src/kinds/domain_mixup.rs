@@ -13,11 +13,13 @@ use image::RgbImage;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use synface_engine::estimate::Estimate;
 use synface_engine::{
-    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
-    Resources, RunCtx, Stage, StageError,
+    Artifact, Facts, ParamIssue, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
+use crate::artifacts::mixup_set::{self, MixupInfo};
+use crate::artifacts::{DATASET, MIXUP_DATASET};
 use crate::dataset::Dataset;
 use crate::kinds::grid::Grid;
 
@@ -36,48 +38,24 @@ synface_engine::stage_params! {
 /// The `domain_mixup` stage kind.
 pub struct DomainMixup;
 
-impl Stage for DomainMixup {
-    fn kind(&self) -> &'static str {
-        "domain_mixup"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "pair a synthetic dataset with an oversampled, relabelled real set for domain mixup"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        DomainMixupParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![
-            PortSpec {
-                name: "synthetic",
-                kind: "dataset",
-                optional: false,
-                gather: false,
-            },
-            PortSpec {
-                name: "real",
-                kind: "dataset",
-                optional: false,
-                gather: false,
-            },
-        ]
-    }
-    fn output(&self) -> &'static str {
-        "mixup_dataset"
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        let Some(v) = params.get("psi") else {
-            return Vec::new();
-        };
-        match v
-            .clone()
-            .try_into::<Grid>()
-            .map_err(|e| e.to_string())
-            .and_then(|g| g.values())
-        {
+impl TypedStage for DomainMixup {
+    type Params = DomainMixupParams;
+    const KIND: &'static str = "domain_mixup";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str =
+        "pair a synthetic dataset with an oversampled, relabelled real set for domain mixup";
+    const INPUTS: &'static [PortSpec] = &[
+        PortSpec::new("synthetic", DATASET),
+        PortSpec::new("real", DATASET),
+    ];
+    const OUTPUT: &'static str = MIXUP_DATASET;
+    const RESOURCES: Resources = Resources {
+        mem_mb: 1024,
+        ..Resources::DEFAULT
+    };
+
+    fn check(&self, p: &DomainMixupParams) -> Vec<ParamIssue> {
+        match p.psi.values() {
             Ok(_) => Vec::new(),
             Err(message) => vec![ParamIssue {
                 param: "psi".into(),
@@ -85,42 +63,21 @@ impl Stage for DomainMixup {
             }],
         }
     }
-    fn estimate(
-        &self,
-        _params: &ParamTable,
-        inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
+    fn estimate(&self, _p: &DomainMixupParams, inputs: &[(&str, &Facts)]) -> Estimate {
         super::cost::per_image(inputs, 2)
     }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 1,
-            gpu: false,
-            mem_mb: 1024,
-        }
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: DomainMixupParams = ctx.params()?;
+    fn run(&self, p: DomainMixupParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let syn = Dataset::from_artifact(ctx.input("synthetic")?)?;
         let real = Dataset::from_artifact(ctx.input("real")?)?;
         let mixed = prepare(&syn, &real, &p, ctx.seed)?;
-        let mut a = Artifact::new();
-        syn.add_to(&mut a, "dataset")?;
-        mixed.real.add_to(&mut a, "real")?;
-        let info = serde_json::json!({
-            "psi": mixed.psi,
-            "num_syn_classes": syn.info.num_classes,
-            "num_real_classes": mixed.num_real_classes,
-            "num_classes": syn.info.num_classes + mixed.num_real_classes,
-            "real_images_distinct": mixed.real_distinct,
-            "real_domain": real.info.domain,
-        });
-        a.add(
-            "domain_mixup.json",
-            serde_json::to_vec_pretty(&info).map_err(StageError::msg)?,
-        );
-        a.set_metrics(&info);
-        Ok(a)
+        let info = MixupInfo {
+            psi: mixed.psi,
+            num_syn_classes: syn.info.num_classes,
+            num_real_classes: mixed.num_real_classes,
+            real_images_distinct: mixed.real_distinct,
+            real_domain: real.info.domain,
+        };
+        mixup_set::encode(&syn, &mixed.real, &info)
     }
 }
 
@@ -142,10 +99,7 @@ pub fn prepare(
     p: &DomainMixupParams,
     seed: u64,
 ) -> Result<Mixed, StageError> {
-    let psi = p
-        .psi
-        .values()
-        .map_err(|e| StageError::Param(format!("psi: {e}")))?;
+    let psi = p.psi.values().map_err(|e| StageError::param("psi", e))?;
     if syn.is_empty() || real.is_empty() {
         return Err(StageError::Input(
             "domain_mixup needs non-empty synthetic and real datasets".into(),
@@ -262,7 +216,10 @@ mod tests {
     use super::*;
     use crate::dataset::{DatasetInfo, Domain};
     use std::collections::BTreeMap;
-    use synface_engine::{CancelToken, Device, InputArtifact, NoCheckpoints, NoProgress};
+    use synface_engine::{
+        CancelToken, Device, InputArtifact, NoCheckpoints, NoProgress, ParamTable, ParamsSchema,
+        Stage,
+    };
 
     /// `k` classes x `per` images of `side` px; each image is filled with its index.
     fn ds(domain: Domain, k: usize, per: usize, side: usize) -> Dataset {
@@ -372,7 +329,7 @@ mod tests {
             "psi".into(),
             toml::Value::Array(vec![toml::Value::Float(2.0)]),
         );
-        assert_eq!(DomainMixup.check(&t).len(), 1);
+        assert_eq!(Stage::check(&DomainMixup, &t).len(), 1);
         let specs = DomainMixupParams::specs();
         let psi = specs.iter().find(|s| s.name == "psi").unwrap();
         assert!((psi.check)(psi.default.as_ref().unwrap()).is_ok());
@@ -410,7 +367,7 @@ mod tests {
             cancel: &cancel,
             checkpoints: &NoCheckpoints,
         };
-        let a = DomainMixup.run(&ctx).unwrap();
+        let a = Stage::run(&DomainMixup, &ctx).unwrap();
         assert_eq!(Dataset::from_artifact(&a).unwrap(), syn);
         let r = Dataset::from_artifact_named(&a, "real").unwrap();
         assert_eq!(r.len(), 6);

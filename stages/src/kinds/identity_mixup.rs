@@ -5,11 +5,12 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use synface_engine::estimate::Estimate;
 use synface_engine::{
-    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
-    Resources, RunCtx, Stage, StageError,
+    Artifact, Facts, ParamIssue, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
+use crate::artifacts::LATENTS;
 use crate::face::latent::{identity_coeffs, mix_identity, FaceLatent, LatentSet};
 use crate::face::{SampleConfig, MODEL_VERSION};
 use crate::kinds::grid::Grid;
@@ -108,72 +109,41 @@ pub fn mix_set(
 /// The `identity_mixup` stage kind.
 pub struct IdentityMixup;
 
-impl Stage for IdentityMixup {
-    fn kind(&self) -> &'static str {
-        "identity_mixup"
+impl TypedStage for IdentityMixup {
+    type Params = IdentityMixupParams;
+    const KIND: &'static str = "identity_mixup";
+    const VERSION: u32 = MODEL_VERSION;
+    const ABOUT: &'static str =
+        "mix identity shape and albedo coefficients with a partner identity (labels i, k, phi)";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", LATENTS)];
+    const OUTPUT: &'static str = LATENTS;
+    const RESOURCES: Resources = Resources {
+        mem_mb: 512,
+        ..Resources::DEFAULT
+    };
+
+    fn check(&self, p: &IdentityMixupParams) -> Vec<ParamIssue> {
+        [
+            ParamIssue::of("phi", p.phi.values()),
+            ParamIssue::of("enabled", p.enabled.on()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
-    fn version(&self) -> u32 {
-        MODEL_VERSION
-    }
-    fn about(&self) -> &'static str {
-        "mix identity shape and albedo coefficients with a partner identity (labels i, k, phi)"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        IdentityMixupParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![PortSpec {
-            name: "input",
-            kind: "latents",
-            optional: false,
-            gather: false,
-        }]
-    }
-    fn output(&self) -> &'static str {
-        "latents"
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        if let Some(Ok(g)) = params.get("phi").map(|v| v.clone().try_into::<Grid>()) {
-            if let Err(m) = g.values() {
-                issues.push(ParamIssue {
-                    param: "phi".into(),
-                    message: m,
-                });
-            }
-        }
-        if let Some(Ok(s)) = params
-            .get("enabled")
-            .map(|v| v.clone().try_into::<Switch>())
-        {
-            if let Err(m) = s.on() {
-                issues.push(ParamIssue {
-                    param: "enabled".into(),
-                    message: m,
-                });
-            }
-        }
-        issues
-    }
-    fn estimate(
-        &self,
-        _params: &ParamTable,
-        inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
+    fn estimate(&self, _p: &IdentityMixupParams, inputs: &[(&str, &Facts)]) -> Estimate {
         super::cost::latents(synface_engine::estimate::fact_u64(inputs, "images"))
     }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 1,
-            gpu: false,
-            mem_mb: 512,
-        }
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: IdentityMixupParams = ctx.params()?;
+    fn run(&self, p: IdentityMixupParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let set = LatentSet::from_artifact(ctx.input("input")?)?;
-        let on = p.enabled.on().map_err(StageError::Param)?;
-        let grid = p.phi.values_f32().map_err(StageError::Param)?;
+        let on = p
+            .enabled
+            .on()
+            .map_err(|m| StageError::param("enabled", m))?;
+        let grid = p
+            .phi
+            .values_f32()
+            .map_err(|m| StageError::param("phi", m))?;
         let out = if on {
             mix_set(&set, p.prob, &grid, ctx.seed)?
         } else {

@@ -19,10 +19,10 @@ use image::RgbImage;
 use rayon::prelude::*;
 use synface_engine::inputs::ExternalInput;
 use synface_engine::{
-    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
-    Resources, RunCtx, Stage, StageError,
+    Artifact, Facts, ParamIssue, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
+use crate::artifacts::DATASET;
 use crate::dataset::{Dataset, DatasetInfo, Domain};
 use crate::face::align::align;
 
@@ -52,83 +52,47 @@ synface_engine::stage_params! {
 /// The `load_images` stage kind.
 pub struct LoadImages;
 
-impl Stage for LoadImages {
-    fn kind(&self) -> &'static str {
-        "load_images"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "read a real image folder (root/<identity>/<file>) into a dataset"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        LoadImagesParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        Vec::new()
-    }
-    fn output(&self) -> &'static str {
-        "dataset"
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
+impl TypedStage for LoadImages {
+    type Params = LoadImagesParams;
+    const KIND: &'static str = "load_images";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str = "read a real image folder (root/<identity>/<file>) into a dataset";
+    const INPUTS: &'static [PortSpec] = &[];
+    const OUTPUT: &'static str = DATASET;
+    const RESOURCES: Resources = Resources {
+        threads: 2,
+        gpu: false,
+        mem_mb: 1024,
+    };
+
+    fn check(&self, p: &LoadImagesParams) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
-        let issue = |param: &str, message: String| ParamIssue {
-            param: param.into(),
-            message,
-        };
-        if let Some(root) = params.get("root").and_then(toml::Value::as_str) {
-            if !Path::new(root).is_dir() {
-                issues.push(issue(
-                    "root",
-                    format!("image folder `{root}` does not exist"),
-                ));
-            }
+        if !Path::new(&p.root).is_dir() {
+            let m = format!("image folder `{}` does not exist", p.root);
+            issues.push(ParamIssue::new("root", m));
         }
-        if let Some(lm) = params.get("landmarks").and_then(toml::Value::as_str) {
-            if !lm.is_empty() && !Path::new(lm).is_file() {
-                issues.push(issue(
-                    "landmarks",
-                    format!("landmarks file `{lm}` does not exist"),
-                ));
-            }
+        if !p.landmarks.is_empty() && !Path::new(&p.landmarks).is_file() {
+            let m = format!("landmarks file `{}` does not exist", p.landmarks);
+            issues.push(ParamIssue::new("landmarks", m));
         }
-        let int = |k: &str| params.get(k).and_then(toml::Value::as_integer);
-        if let (Some(min), Some(max)) = (int("min_per_id"), int("max_per_id")) {
-            if max > 0 && min > max {
-                issues.push(issue(
-                    "min_per_id",
-                    format!("min_per_id ({min}) exceeds max_per_id ({max}): no identity qualifies"),
-                ));
-            }
+        if p.max_per_id > 0 && p.min_per_id > p.max_per_id {
+            let m = format!(
+                "min_per_id ({}) exceeds max_per_id ({}): no identity qualifies",
+                p.min_per_id, p.max_per_id
+            );
+            issues.push(ParamIssue::new("min_per_id", m));
         }
         issues
     }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 2,
-            gpu: false,
-            mem_mb: 1024,
-        }
+    fn output_facts(&self, p: &LoadImagesParams, _inputs: &[(&str, &Facts)]) -> Facts {
+        super::image_size_facts(p.size)
     }
-    fn output_facts(&self, params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Facts {
-        super::image_size_facts(params)
+    fn external_inputs(&self, p: &LoadImagesParams) -> Vec<ExternalInput> {
+        path_params(&[("root", &p.root), ("landmarks", &p.landmarks)])
     }
-    fn external_inputs(&self, params: &ParamTable) -> Vec<ExternalInput> {
-        path_params(params, &["root", "landmarks"])
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: LoadImagesParams = ctx.params()?;
+    fn run(&self, p: LoadImagesParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let loaded = load_folder(&p, ctx)?;
-        let mut a = Artifact::new();
-        loaded
-            .dataset
-            .to_artifact()?
-            .files
-            .into_iter()
-            .for_each(|(k, v)| {
-                a.files.insert(k, v);
-            });
+        let mut a = loaded.dataset.to_artifact()?;
         a.set_metrics(&serde_json::json!({
             "images": loaded.dataset.len(),
             "classes": loaded.dataset.info.num_classes,
@@ -154,7 +118,7 @@ pub struct Loaded {
 /// Read the folder described by `p` (progress and cancellation through `ctx`).
 pub fn load_folder(p: &LoadImagesParams, ctx: &RunCtx) -> Result<Loaded, StageError> {
     if p.size == 0 {
-        return Err(StageError::Param("size must be at least 1".into()));
+        return Err(StageError::param("size", "size must be at least 1"));
     }
     let size = p.size as usize;
     let root = PathBuf::from(&p.root);
@@ -378,7 +342,8 @@ pub fn parse_landmarks(text: &str) -> Result<BTreeMap<String, [f32; 10]>, String
 mod tests {
     use super::*;
     use crate::face::TEMPLATE_112;
-    use synface_engine::{CancelToken, Device, NoCheckpoints, NoProgress};
+    use synface_engine::ParamsSchema;
+    use synface_engine::{CancelToken, Device, NoCheckpoints, NoProgress, ParamTable, Stage};
 
     fn params(root: &Path, set: &[(&str, toml::Value)]) -> ParamTable {
         let mut t: ParamTable = LoadImagesParams::specs()
@@ -408,7 +373,7 @@ mod tests {
             cancel: &cancel,
             checkpoints: &NoCheckpoints,
         };
-        LoadImages.run(&ctx)
+        Stage::run(&LoadImages, &ctx)
     }
 
     /// A solid image whose colour encodes (class, index), with a differently coloured border.
@@ -504,11 +469,11 @@ mod tests {
     #[test]
     fn plan_check_reports_missing_root() {
         let t = params(Path::new("/no/such/folder"), &[]);
-        let issues = LoadImages.check(&t);
+        let issues = Stage::check(&LoadImages, &t);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].param, "root");
         let dir = fixture();
-        assert!(LoadImages.check(&params(dir.path(), &[])).is_empty());
+        assert!(Stage::check(&LoadImages, &params(dir.path(), &[])).is_empty());
     }
 
     #[test]

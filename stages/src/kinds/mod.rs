@@ -28,26 +28,30 @@ pub fn register_all(r: &mut synface_engine::Registry) {
     r.register(verify::Verify);
 }
 
-/// The non-empty string parameters among `names`, as external inputs (paths a stage reads).
-pub(crate) fn path_params(
-    params: &synface_engine::ParamTable,
-    names: &[&str],
-) -> Vec<synface_engine::inputs::ExternalInput> {
-    names
+/// The non-empty path parameters among `(name, value)`, as external inputs (paths a stage
+/// reads).
+pub(crate) fn path_params(paths: &[(&str, &str)]) -> Vec<synface_engine::inputs::ExternalInput> {
+    paths
         .iter()
-        .filter_map(|n| {
-            let path = params.get(*n)?.as_str()?;
-            (!path.is_empty()).then(|| synface_engine::inputs::ExternalInput::new(n, path))
-        })
+        .filter(|(_, path)| !path.is_empty())
+        .map(|(name, path)| synface_engine::inputs::ExternalInput::new(name, path))
         .collect()
 }
 
 /// The facts of a stage whose output images are `size` x `size` pixels (`image_size`).
-pub(crate) fn image_size_facts(params: &synface_engine::ParamTable) -> synface_engine::Facts {
-    params
-        .get("size")
-        .map(|v| synface_engine::Facts::from([("image_size".to_string(), v.clone())]))
-        .unwrap_or_default()
+pub(crate) fn image_size_facts(size: u64) -> synface_engine::Facts {
+    synface_engine::Facts::from([(
+        "image_size".to_string(),
+        synface_engine::params::to_value(&size),
+    )])
+}
+
+/// A `threads` parameter: that many threads, or every core for 0.
+pub(crate) fn threads_or_all(threads: u64) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => usize::try_from(t).unwrap_or(usize::MAX),
+    }
 }
 
 /// Largest text input file a stage reads (pairs lists, landmark lists).

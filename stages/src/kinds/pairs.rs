@@ -8,9 +8,10 @@ use std::path::Path;
 use super::path_params;
 use synface_engine::inputs::ExternalInput;
 use synface_engine::{
-    Artifact, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources,
-    RunCtx, Stage, StageError,
+    Artifact, ParamIssue, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
+
+use crate::artifacts::{pairs, DATASET, PAIRS};
 
 use crate::dataset::Dataset;
 use crate::verify::lfw::{self, ImageRef};
@@ -30,15 +31,6 @@ synface_engine::stage_params! {
 
 /// The `pairs` stage kind.
 pub struct Pairs;
-
-/// Artifact type of this kind's output.
-pub const PAIRS: &str = "pairs";
-
-/// Decode the pair list of a `pairs` artifact.
-pub fn pair_set(a: &Artifact) -> Result<PairSet, StageError> {
-    serde_json::from_slice(a.get("pairs.json")?)
-        .map_err(|e| StageError::Input(format!("pairs.json: {e}")))
-}
 
 /// LFW-style names of a dataset's images: class name (or `id<identity>` / `class<label>`) and
 /// the 1-based position of the image within its class.
@@ -62,54 +54,32 @@ fn image_names(d: &Dataset) -> Vec<ImageRef> {
         .collect()
 }
 
-impl Stage for Pairs {
-    fn kind(&self) -> &'static str {
-        "pairs"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "LFW-style verification pairs of a test set (generated, or read from pairs.txt)"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        PairsParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![PortSpec {
-            name: "input",
-            kind: "dataset",
-            optional: false,
-            gather: false,
-        }]
-    }
-    fn output(&self) -> &'static str {
-        PAIRS
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        let mut issues = Vec::new();
-        if let Some(f) = params.get("file").and_then(toml::Value::as_str) {
-            if !f.is_empty() && !Path::new(f).is_file() {
-                issues.push(ParamIssue {
-                    param: "file".into(),
-                    message: format!("pairs file `{f}` does not exist"),
-                });
-            }
-        }
-        issues
-    }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 1,
-            gpu: false,
-            mem_mb: 512,
+impl TypedStage for Pairs {
+    type Params = PairsParams;
+    const KIND: &'static str = "pairs";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str =
+        "LFW-style verification pairs of a test set (generated, or read from pairs.txt)";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", DATASET)];
+    const OUTPUT: &'static str = PAIRS;
+    const RESOURCES: Resources = Resources {
+        mem_mb: 512,
+        ..Resources::DEFAULT
+    };
+
+    fn check(&self, p: &PairsParams) -> Vec<ParamIssue> {
+        match p.file.is_empty() || Path::new(&p.file).is_file() {
+            true => Vec::new(),
+            false => vec![ParamIssue {
+                param: "file".into(),
+                message: format!("pairs file `{}` does not exist", p.file),
+            }],
         }
     }
-    fn external_inputs(&self, params: &ParamTable) -> Vec<ExternalInput> {
-        path_params(params, &["file"])
+    fn external_inputs(&self, p: &PairsParams) -> Vec<ExternalInput> {
+        path_params(&[("file", &p.file)])
     }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: PairsParams = ctx.params()?;
+    fn run(&self, p: PairsParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let d = Dataset::from_artifact(ctx.input("input")?)?;
         let (set, text) = if p.file.is_empty() {
             // Unmixed images only: their class is label_a.
@@ -121,26 +91,26 @@ impl Stage for Pairs {
             let text = set.to_lfw(&image_names(&d)).to_text();
             (set, text)
         } else {
-            let text = super::read_text_input(Path::new(&p.file))?;
-            let l = lfw::parse(&text)
-                .map_err(|e| StageError::Input(format!("{}:{}: {}", p.file, e.line, e.message)))?;
-            if d.info.sources.len() != d.len() {
-                return Err(StageError::Input(
-                    "the dataset has no image sources (`sources`) to resolve pairs.txt names against".into(),
-                ));
-            }
-            let set = from_lfw(&l, &pair_line_numbers(&text), &d.info.sources)
-                .map_err(|e| StageError::Input(format!("{}: {e}", p.file)))?;
-            (set, text)
+            read_pairs_txt(&p.file, &d)?
         };
-        let mut a = Artifact::new();
-        a.add(
-            "pairs.json",
-            serde_json::to_vec(&set).map_err(StageError::msg)?,
-        );
-        a.publish("pairs.txt", text.into_bytes());
-        Ok(a)
+        pairs::encode(&set, text)
     }
+}
+
+/// The protocol of an LFW `pairs.txt`, its names resolved through the dataset's `sources`.
+fn read_pairs_txt(file: &str, d: &Dataset) -> Result<(PairSet, String), StageError> {
+    let text = super::read_text_input(Path::new(file))?;
+    let l = lfw::parse(&text)
+        .map_err(|e| StageError::Input(format!("{file}:{}: {}", e.line, e.message)))?;
+    if d.info.sources.len() != d.len() {
+        return Err(StageError::Input(
+            "the dataset has no image sources (`sources`) to resolve pairs.txt names against"
+                .into(),
+        ));
+    }
+    let set = from_lfw(&l, &pair_line_numbers(&text), &d.info.sources)
+        .map_err(|e| StageError::Input(format!("{file}: {e}")))?;
+    Ok((set, text))
 }
 
 #[cfg(test)]
@@ -148,7 +118,10 @@ mod tests {
     use super::*;
     use crate::dataset::{DatasetInfo, Domain};
     use std::collections::BTreeMap;
-    use synface_engine::{CancelToken, InputArtifact, NoCheckpoints, NoProgress};
+    use synface_engine::ParamsSchema;
+    use synface_engine::{
+        CancelToken, InputArtifact, NoCheckpoints, NoProgress, ParamTable, Stage,
+    };
 
     pub(crate) fn small_dataset(sources: bool) -> Dataset {
         let n = 24; // 8 classes x 3 images, 2x2
@@ -204,7 +177,7 @@ mod tests {
             cancel: &cancel,
             checkpoints: &NoCheckpoints,
         };
-        Pairs.run(&ctx)
+        Stage::run(&Pairs, &ctx)
     }
 
     #[test]
@@ -213,17 +186,17 @@ mod tests {
         let mut p = ParamTable::new();
         p.insert("folds".into(), toml::Value::Integer(2));
         let a = run(&d, p.clone(), 3).unwrap();
-        let set = pair_set(&a).unwrap();
+        let set = pairs::decode(&a).unwrap();
         assert_eq!(set.folds, 2);
         assert!(set.per_fold >= 1 && set.per_fold <= 300);
         assert!(a.published.contains("pairs.txt"));
         // Reading the published pairs.txt back through the sources gives the same pairs.
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pairs.txt");
-        std::fs::write(&f, a.get("pairs.txt").unwrap()).unwrap();
+        std::fs::write(&f, pairs::lfw_text(&a).unwrap()).unwrap();
         p.insert("file".into(), toml::Value::String(f.display().to_string()));
         let b = run(&d, p, 99).unwrap();
-        assert_eq!(pair_set(&b).unwrap(), set);
+        assert_eq!(pairs::decode(&b).unwrap(), set);
         // The default 10 folds need 20 classes; this set has 8.
         let e = run(&d, ParamTable::new(), 3).map(|_| ()).unwrap_err();
         assert!(e.to_string().contains("10 folds"), "{e}");
@@ -238,14 +211,14 @@ mod tests {
         let mut p = ParamTable::new();
         p.insert("file".into(), toml::Value::String(f.display().to_string()));
         assert!(run(&d, p, 0).unwrap_err().to_string().contains("sources"));
-        assert!(!Pairs
-            .check(
-                &[(
-                    "file".to_string(),
-                    toml::Value::String("/nonexistent/pairs.txt".into())
-                )]
-                .into()
-            )
-            .is_empty());
+        assert!(!Stage::check(
+            &Pairs,
+            &[(
+                "file".to_string(),
+                toml::Value::String("/nonexistent/pairs.txt".into())
+            )]
+            .into()
+        )
+        .is_empty());
     }
 }

@@ -2,11 +2,12 @@
 //! labels i/k/phi, five landmarks per image) with the procedural face model, and publish a
 //! contact sheet (`sheet.png`) of the first identities.
 
+use synface_engine::estimate::Estimate;
 use synface_engine::{
-    Artifact, Facts, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
-    Stage, StageError,
+    Artifact, Facts, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
+use crate::artifacts::{DATASET, LATENTS};
 use crate::dataset::{Dataset, DatasetInfo, Domain};
 use crate::face::latent::LatentSet;
 use crate::face::sheet::sheet_png;
@@ -20,7 +21,7 @@ synface_engine::stage_params! {
         /// output side length in pixels
         size: u64 = 112u64 => ParamRule::within(8.0, 1024.0),
         /// "synthetic" or "photo" (the proxy for real photos)
-        style: String = "synthetic" => ParamRule::one_of(&["synthetic", "photo"]),
+        style: Style = Style::Synthetic => ParamRule::one_of(Style::NAMES),
         /// anti-aliasing samples per pixel along each axis
         supersample: u64 = 2u64 => ParamRule::within(1.0, 4.0),
         /// threads to ask the scheduler for (0 = all cores)
@@ -46,7 +47,7 @@ pub fn render_set(
     crate::memory::ensure_fits(need, &what)?;
     let faces = render_batch(&set.latents, opts, cancelled, progress).map_err(|e| match e {
         FaceError::Cancelled => StageError::Cancelled,
-        FaceError::Invalid(m) => StageError::Param(m),
+        FaceError::Invalid(m) => StageError::param("", m),
         other => StageError::msg(other),
     })?;
     let n = faces.len();
@@ -107,66 +108,36 @@ pub fn dataset_sheet(ds: &Dataset) -> Result<Vec<u8>, StageError> {
 /// The `render` stage kind.
 pub struct Render;
 
-impl Stage for Render {
-    fn kind(&self) -> &'static str {
-        "render"
+impl TypedStage for Render {
+    type Params = RenderParams;
+    const KIND: &'static str = "render";
+    /// Both the model and the renderer's arithmetic decide the pixels.
+    const VERSION: u32 = MODEL_VERSION * 1000 + RENDERER_VERSION;
+    const ABOUT: &'static str =
+        "rasterise face latents into aligned crops with landmarks (synthetic or photo style)";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", LATENTS)];
+    const OUTPUT: &'static str = DATASET;
+
+    fn estimate(&self, p: &RenderParams, inputs: &[(&str, &Facts)]) -> Estimate {
+        super::cost::render(p.size, p.supersample, inputs)
     }
-    fn version(&self) -> u32 {
-        // both the model and the renderer's arithmetic decide the pixels
-        MODEL_VERSION * 1000 + RENDERER_VERSION
-    }
-    fn about(&self) -> &'static str {
-        "rasterise face latents into aligned crops with landmarks (synthetic or photo style)"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        RenderParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![PortSpec {
-            name: "input",
-            kind: "latents",
-            optional: false,
-            gather: false,
-        }]
-    }
-    fn output(&self) -> &'static str {
-        "dataset"
-    }
-    fn estimate(
-        &self,
-        params: &ParamTable,
-        inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
-        super::cost::render(params, inputs)
-    }
-    fn resources(&self, params: &ParamTable) -> Resources {
-        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let t = params
-            .get("threads")
-            .and_then(toml::Value::as_integer)
-            .unwrap_or(0);
-        let threads = if t <= 0 { all } else { t as usize };
+    fn resources(&self, p: &RenderParams) -> Resources {
         Resources {
-            threads,
+            threads: super::threads_or_all(p.threads),
             gpu: false,
             mem_mb: 2048,
         }
     }
-    fn output_facts(&self, params: &ParamTable, inputs: &[(&str, &Facts)]) -> Facts {
+    fn output_facts(&self, p: &RenderParams, inputs: &[(&str, &Facts)]) -> Facts {
         let images = synface_engine::estimate::fact_u64(inputs, "images");
-        super::cost::with_images(super::image_size_facts(params), images)
+        super::cost::with_images(super::image_size_facts(p.size), images)
     }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: RenderParams = ctx.params()?;
-        let style: Style = p
-            .style
-            .parse()
-            .map_err(|e: FaceError| StageError::Param(e.to_string()))?;
+    fn run(&self, p: RenderParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let set = LatentSet::from_artifact(ctx.input("input")?)?;
         let opts = RenderOptions {
             size: p.size as usize,
             supersample: p.supersample as usize,
-            style,
+            style: p.style,
             seed: ctx.seed,
         };
         ctx.progress.set_total(set.len() as u64, "images");

@@ -4,12 +4,12 @@
 //! The report itself is built by [`crate::report`]; this file decodes the gathered artifacts.
 
 use synface_engine::{
-    Artifact, InputArtifact, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources, RunCtx,
-    Stage, StageError,
+    Artifact, InputArtifact, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
 use std::collections::BTreeMap;
 
+use crate::artifacts::{DATASET, MODEL, REPORT, VERIFICATION};
 use crate::dataset::Dataset;
 use crate::report::{
     decode, sheet, table, Curve, Options, PointValues, ReportError, ReportInput, RunResult,
@@ -38,54 +38,25 @@ synface_engine::stage_params! {
 /// The `report` stage kind.
 pub struct Report;
 
-impl Stage for Report {
-    fn kind(&self) -> &'static str {
-        "report"
-    }
-    fn version(&self) -> u32 {
-        // 2: provenance, comparisons (Welch), every replicate in ROC and training curves.
-        2
-    }
-    fn about(&self) -> &'static str {
-        "tables (mean ± std over seeds) and plots of every sweep point's verification results"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        ReportParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![
-            PortSpec {
-                name: "runs",
-                kind: "verification",
-                optional: false,
-                gather: true,
-            },
-            PortSpec {
-                name: "models",
-                kind: "model",
-                optional: true,
-                gather: true,
-            },
-            PortSpec {
-                name: "datasets",
-                kind: "dataset",
-                optional: true,
-                gather: true,
-            },
-        ]
-    }
-    fn output(&self) -> &'static str {
-        "report"
-    }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 1,
-            gpu: false,
-            mem_mb: 512,
-        }
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: ReportParams = ctx.params()?;
+impl TypedStage for Report {
+    type Params = ReportParams;
+    const KIND: &'static str = "report";
+    /// 2: provenance, comparisons (Welch), every replicate in ROC and training curves.
+    const VERSION: u32 = 2;
+    const ABOUT: &'static str =
+        "tables (mean ± std over seeds) and plots of every sweep point's verification results";
+    const INPUTS: &'static [PortSpec] = &[
+        PortSpec::new("runs", VERIFICATION).gather(),
+        PortSpec::new("models", MODEL).optional().gather(),
+        PortSpec::new("datasets", DATASET).optional().gather(),
+    ];
+    const OUTPUT: &'static str = REPORT;
+    const RESOURCES: Resources = Resources {
+        mem_mb: 512,
+        ..Resources::DEFAULT
+    };
+
+    fn run(&self, p: ReportParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let opts = Options {
             title: p.title.clone(),
             width_axis: p.width_axis.clone(),
@@ -306,6 +277,7 @@ mod tests {
     use safetensors::tensor::{Dtype, TensorView};
     use std::collections::BTreeMap;
     use synface_engine::{CancelToken, Device, NoCheckpoints, NoProgress};
+    use synface_engine::{ParamTable, ParamsSchema};
 
     fn point(ids: i64, per_id: i64, mixup: &str, seed: i64) -> BTreeMap<String, toml::Value> {
         BTreeMap::from([
@@ -394,7 +366,7 @@ mod tests {
             cancel: &cancel,
             checkpoints: &NoCheckpoints,
         };
-        Report.run(&ctx)
+        synface_engine::Stage::run(&Report, &ctx)
     }
 
     fn proxy_dataset() -> Artifact {

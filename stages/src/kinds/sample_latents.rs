@@ -4,11 +4,12 @@
 //! image index). So the stage seed alone never changes who is drawn: a replicate draws new people
 //! only through `identity_seed`. Output type `latents` (see [`LatentSet`]).
 
+use synface_engine::estimate::Estimate;
 use synface_engine::{
-    Artifact, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
-    Resources, RunCtx, Stage, StageError,
+    Artifact, Facts, ParamIssue, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
+use crate::artifacts::LATENTS;
 use crate::face::latent::{sample_latent, LatentSet};
 use crate::face::{Factor, SampleConfig, MODEL_VERSION};
 
@@ -124,15 +125,21 @@ pub fn first_identity(p: &SampleLatentsParams) -> Option<u64> {
         .filter(|first| first.checked_add(p.ids).is_some())
 }
 
+/// The `sample_latents` stage kind.
+pub struct SampleLatents;
+
 /// Sample a latent set (the stage's work, callable without an engine).
 pub fn sample_set(p: &SampleLatentsParams, seed: u64) -> Result<LatentSet, StageError> {
-    let cfg = p.config().map_err(StageError::Param)?;
+    let cfg = p.config().map_err(|m| StageError::param("vary", m))?;
     let n = p.ids.checked_mul(p.per_id).filter(|&n| n <= MAX_IMAGES);
-    let n = n.ok_or_else(|| StageError::Param("ids * per_id is too large".into()))? as usize;
+    let n = n.ok_or_else(|| StageError::param("ids", "ids * per_id is too large"))? as usize;
     let mut latents = Vec::with_capacity(n);
     let mut label = Vec::with_capacity(n);
     let first = first_identity(p).ok_or_else(|| {
-        StageError::Param("identity_seed, id_offset and ids exceed the identity id space".into())
+        StageError::param(
+            "identity_seed",
+            "identity_seed, id_offset and ids exceed the identity id space",
+        )
     })?;
     for c in 0..p.ids {
         let id = first + c;
@@ -150,92 +157,55 @@ pub fn sample_set(p: &SampleLatentsParams, seed: u64) -> Result<LatentSet, Stage
     })
 }
 
-/// The `sample_latents` stage kind.
-pub struct SampleLatents;
-
-/// `ids x per_id`, when both are known.
-fn latent_count(params: &ParamTable) -> Option<u64> {
-    let n = |k| synface_engine::estimate::param_u64(params, k);
-    n("ids")?.checked_mul(n("per_id")?)
+/// `ids x per_id`, unless it overflows.
+fn latent_count(p: &SampleLatentsParams) -> Option<u64> {
+    p.ids.checked_mul(p.per_id)
 }
 
-impl Stage for SampleLatents {
-    fn kind(&self) -> &'static str {
-        "sample_latents"
-    }
-    fn version(&self) -> u32 {
-        MODEL_VERSION
-    }
-    fn about(&self) -> &'static str {
-        "sample face-model latents (identity, expression, illumination, pose, background)"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        SampleLatentsParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        Vec::new()
-    }
-    fn output(&self) -> &'static str {
-        "latents"
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
+impl TypedStage for SampleLatents {
+    type Params = SampleLatentsParams;
+    const KIND: &'static str = "sample_latents";
+    const VERSION: u32 = MODEL_VERSION;
+    const ABOUT: &'static str =
+        "sample face-model latents (identity, expression, illumination, pose, background)";
+    const INPUTS: &'static [PortSpec] = &[];
+    const OUTPUT: &'static str = LATENTS;
+    const RESOURCES: Resources = Resources {
+        mem_mb: 512,
+        ..Resources::DEFAULT
+    };
+
+    fn check(&self, p: &SampleLatentsParams) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
-        let issue = |p: &str, m: String| ParamIssue {
-            param: p.into(),
-            message: m,
-        };
-        let int = |k: &str| params.get(k).and_then(toml::Value::as_integer);
-        if let (Some(ids), Some(per_id)) = (int("ids"), int("per_id")) {
-            if ids
-                .checked_mul(per_id)
-                .is_none_or(|n| n > MAX_IMAGES as i64)
-            {
-                issues.push(issue(
-                    "ids",
-                    format!("ids x per_id = {ids} x {per_id} exceeds the limit of {MAX_IMAGES} images per set"),
-                ));
-            }
+        if latent_count(p).is_none_or(|n| n > MAX_IMAGES) {
+            issues.push(ParamIssue::new(
+                "ids",
+                format!(
+                    "ids x per_id = {} x {} exceeds the limit of {MAX_IMAGES} images per set",
+                    p.ids, p.per_id
+                ),
+            ));
         }
-        if let Ok(p) = synface_engine::params::decode::<SampleLatentsParams>(params) {
-            if first_identity(&p).is_none() {
-                issues.push(issue(
-                    "identity_seed",
-                    format!(
-                        "identity ids out of range: with identity_seed = {}, id_offset + ids \
-                         ({} + {}) must stay below 2^32 and the global id below 2^64",
-                        p.identity_seed, p.id_offset, p.ids
-                    ),
-                ));
-            }
+        if first_identity(p).is_none() {
+            issues.push(ParamIssue::new(
+                "identity_seed",
+                format!(
+                    "identity ids out of range: with identity_seed = {}, id_offset + ids \
+                     ({} + {}) must stay below 2^32 and the global id below 2^64",
+                    p.identity_seed, p.id_offset, p.ids
+                ),
+            ));
         }
-        if let Some(v) = params.get("vary") {
-            if let Ok(vary) = v.clone().try_into::<Vary>() {
-                if let Err(m) = vary.factors() {
-                    issues.push(issue("vary", m));
-                }
-            }
-        }
+        issues.extend(ParamIssue::of("vary", p.vary.factors()));
         issues
     }
-    fn output_facts(&self, params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Facts {
-        super::cost::with_images(Facts::new(), latent_count(params))
+    fn output_facts(&self, p: &SampleLatentsParams, _inputs: &[(&str, &Facts)]) -> Facts {
+        super::cost::with_images(Facts::new(), latent_count(p))
     }
-    fn estimate(
-        &self,
-        params: &ParamTable,
-        _inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
-        super::cost::latents(latent_count(params))
+    fn estimate(&self, p: &SampleLatentsParams, _inputs: &[(&str, &Facts)]) -> Estimate {
+        super::cost::latents(latent_count(p))
     }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 1,
-            gpu: false,
-            mem_mb: 512,
-        }
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: SampleLatentsParams = ctx.params()?;
+    fn run(&self, p: SampleLatentsParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         ctx.cancel.check()?;
         let set = sample_set(&p, ctx.seed)?;
         let mut a = set.to_artifact()?;
@@ -251,6 +221,7 @@ impl Stage for SampleLatents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synface_engine::{ParamTable, ParamsSchema};
 
     fn params(ids: u64, per_id: u64, offset: u64) -> SampleLatentsParams {
         let mut t = ParamTable::new();
@@ -305,13 +276,10 @@ mod tests {
             vec![Factor::Pose]
         );
         assert!(Vary::from("hair").factors().is_err());
-        assert!(SampleLatents
-            .check(&{
-                let mut t = ParamTable::new();
-                t.insert("vary".into(), toml::Value::String("hair".into()));
-                t
-            })
-            .iter()
-            .any(|i| i.param == "vary"));
+        let mut p = params(2, 2, 0);
+        p.vary = Vary::from("hair");
+        let issues = TypedStage::check(&SampleLatents, &p);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].param, "vary");
     }
 }

@@ -5,24 +5,26 @@
 //! [`BackboneConfig`], read by [`crate::nn::Embedder`]), `curve.csv`
 //! (`step,epoch,lr,loss,train_acc`) and `metrics.json`. The loop lives in [`crate::nn::trainer`].
 
+use synface_engine::estimate::Estimate;
+use synface_engine::typed::first_facts;
 use synface_engine::{
-    Artifact, Device, Facts, ParamIssue, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec,
-    Resources, RunCtx, Stage, StageError,
+    Artifact, Device, Facts, ParamIssue, ParamRule, ParamsSchema, PortSpec, Resources, RunCtx,
+    StageError, TypedStage,
 };
 
 use super::train_checks::{all_issues, train_issues};
-use crate::dataset::Dataset;
+use crate::artifacts::{mixup_set, MODEL, TRAINING_DATA};
 use crate::nn::backbone::{Arch, BackboneConfig};
 use crate::nn::margin::MarginKind;
 use crate::nn::optim::Schedule;
-use crate::nn::trainer::{train, Hooks, TrainConfig, TrainData};
+use crate::nn::trainer::{train, Hooks, TrainConfig, TrainData, TrainOutput};
 use crate::nn::{candle_device, NnError};
 
 synface_engine::stage_params! {
     /// Parameters of `train`.
     pub struct TrainParams {
         /// backbone family: `iresnet` or `mobilefacenet`
-        arch: String = "iresnet" => ParamRule::one_of(&["iresnet", "mobilefacenet"]),
+        arch: Arch = Arch::IResNet => ParamRule::one_of(Arch::NAMES),
         /// blocks per stage
         depths: Vec<u64> = vec![1u64, 1, 1, 1] => ParamRule::at_least(1.0),
         /// channels per stage
@@ -34,7 +36,7 @@ synface_engine::stage_params! {
         /// dropout before the embedding layer
         dropout: f64 = 0.0 => ParamRule::at_least(0.0).below(1.0),
         /// margin loss: `cosface` or `arcface`
-        margin: String = "cosface" => ParamRule::one_of(&["cosface", "arcface"]),
+        margin: MarginKind = MarginKind::CosFace => ParamRule::one_of(MarginKind::NAMES),
         /// logit scale
         s: f64 = 30.0 => ParamRule::above(0.0),
         /// margin, below pi/2 (negative = the margin's default: 0.4 cosface, 0.5 arcface)
@@ -50,7 +52,7 @@ synface_engine::stage_params! {
         /// L2 weight decay
         weight_decay: f64 = 5e-4 => ParamRule::at_least(0.0),
         /// `cosine` or `step`
-        schedule: String = "cosine" => ParamRule::one_of(&["cosine", "step"]),
+        schedule: ScheduleKind = ScheduleKind::Cosine => ParamRule::one_of(ScheduleKind::NAMES),
         /// epochs at which the `step` schedule multiplies the rate by `gamma`
         milestones: Vec<u64> = Vec::<u64>::new(),
         /// factor of the `step` schedule at each milestone
@@ -66,6 +68,16 @@ synface_engine::stage_params! {
     }
 }
 
+synface_engine::param_enum! {
+    /// The learning-rate decay after warm-up.
+    pub enum ScheduleKind {
+        /// half-cosine to 0 at the last step
+        Cosine = "cosine",
+        /// multiply by `gamma` at each of `milestones`
+        Step = "step",
+    }
+}
+
 fn usize_of(v: u64, what: &str) -> Result<usize, NnError> {
     usize::try_from(v).map_err(|_| NnError::Config(format!("{what} {v} is too large")))
 }
@@ -76,23 +88,17 @@ impl TrainParams {
         if let Some(first) = all_issues(self, Some(image_size)).into_iter().next() {
             return Err(NnError::Config(first.message));
         }
-        let margin: MarginKind = self.margin.parse()?;
         let m = if self.m < 0.0 {
-            margin.defaults().1
+            self.margin.defaults().1
         } else {
             self.m
         };
-        let schedule = match self.schedule.as_str() {
-            "cosine" => Schedule::Cosine,
-            "step" => Schedule::Step {
+        let schedule = match self.schedule {
+            ScheduleKind::Cosine => Schedule::Cosine,
+            ScheduleKind::Step => Schedule::Step {
                 milestones: self.milestones.clone(),
                 gamma: self.gamma,
             },
-            other => {
-                return Err(NnError::Config(format!(
-                    "unknown schedule `{other}` (expected `cosine` or `step`)"
-                )))
-            }
         };
         let list = |v: &[u64], what| -> Result<Vec<usize>, NnError> {
             v.iter().map(|&x| usize_of(x, what)).collect()
@@ -103,7 +109,7 @@ impl TrainParams {
             usize_of(self.input_size, "input_size")?
         };
         let backbone = BackboneConfig {
-            arch: self.arch.parse::<Arch>()?,
+            arch: self.arch,
             depths: list(&self.depths, "depth")?,
             widths: list(&self.widths, "width")?,
             embedding: usize_of(self.embedding, "embedding")?,
@@ -113,7 +119,7 @@ impl TrainParams {
         backbone.validate()?;
         Ok(TrainConfig {
             backbone,
-            margin,
+            margin: self.margin,
             s: self.s,
             m,
             batch_size: usize_of(self.batch_size, "batch_size")?,
@@ -134,108 +140,63 @@ impl TrainParams {
 /// The `train` stage kind.
 pub struct Train;
 
-#[derive(serde::Deserialize)]
-struct MixupInfo {
-    psi: Vec<f32>,
-}
-
-impl Stage for Train {
-    fn kind(&self) -> &'static str {
-        "train"
-    }
+impl TypedStage for Train {
+    type Params = TrainParams;
+    const KIND: &'static str = "train";
     /// 2: domain-mixup partners are drawn anew per batch (1 paired each synthetic image with
-    /// the same real image for the whole run).
-    fn version(&self) -> u32 {
-        // 3: model.safetensors carries metadata (architecture, preprocessing).
-        3
+    /// the same real image for the whole run). 3: model.safetensors carries metadata
+    /// (architecture, preprocessing).
+    const VERSION: u32 = 3;
+    const ABOUT: &'static str =
+        "train a face-embedding backbone (IR-ResNet / MobileFaceNet) with CosFace or ArcFace";
+    const INPUTS: &'static [PortSpec] = &[PortSpec::new("data", TRAINING_DATA)];
+    const OUTPUT: &'static str = MODEL;
+    const RESOURCES: Resources = Resources {
+        threads: Resources::ALL_CORES,
+        gpu: true,
+        mem_mb: 4096,
+    };
+
+    fn check(&self, p: &TrainParams) -> Vec<ParamIssue> {
+        train_issues(p, None)
     }
-    fn about(&self) -> &'static str {
-        "train a face-embedding backbone (IR-ResNet / MobileFaceNet) with CosFace or ArcFace"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        TrainParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![PortSpec {
-            name: "data",
-            kind: "dataset|mixup_dataset",
-            optional: false,
-            gather: false,
-        }]
-    }
-    fn output(&self) -> &'static str {
-        "model"
-    }
-    fn check(&self, params: &ParamTable) -> Vec<ParamIssue> {
-        let p: TrainParams = match synface_engine::params::decode(params) {
-            Ok(p) => p,
-            Err(message) => {
-                return vec![ParamIssue {
-                    param: String::new(),
-                    message,
-                }]
-            }
-        };
-        train_issues(&p, None)
-    }
-    fn output_facts(&self, params: &ParamTable, inputs: &[(&str, &Facts)]) -> Facts {
+    fn output_facts(&self, p: &TrainParams, inputs: &[(&str, &Facts)]) -> Facts {
         let side = synface_engine::estimate::fact_u64(inputs, "image_size");
-        let mut facts = inputs
-            .first()
-            .map(|(_, f)| (*f).clone())
-            .unwrap_or_default();
-        let net = super::cost::train_net(params, side);
+        let mut facts = first_facts(inputs);
+        let net = super::cost::train_net(p, side);
         facts.insert("net_flops".into(), toml::Value::Float(net.flops));
         facts
     }
-    fn estimate(
-        &self,
-        params: &ParamTable,
-        inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
-        super::cost::train(params, inputs)
+    fn estimate(&self, p: &TrainParams, inputs: &[(&str, &Facts)]) -> Estimate {
+        super::cost::train(p, inputs)
     }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: usize::MAX,
-            gpu: true,
-            mem_mb: 4096,
-        }
-    }
-    fn check_inputs(&self, params: &ParamTable, inputs: &[(&str, &Facts)]) -> Vec<ParamIssue> {
-        let Ok(p) = synface_engine::params::decode::<TrainParams>(params) else {
-            return Vec::new();
-        };
+    fn check_inputs(&self, p: &TrainParams, inputs: &[(&str, &Facts)]) -> Vec<ParamIssue> {
         inputs
             .iter()
             .filter_map(|(_, f)| f.get("image_size")?.as_integer())
             .filter_map(|side| usize::try_from(side).ok())
-            .flat_map(|side| train_issues(&p, Some(side)))
+            .flat_map(|side| train_issues(p, Some(side)))
             .collect()
     }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: TrainParams = ctx.params()?;
-        let data = ctx.input("data")?;
-        let syn = Dataset::from_artifact(data)?;
-        let real = match data.files.contains_key("domain_mixup.json") {
-            true => {
-                let info: MixupInfo = serde_json::from_slice(data.get("domain_mixup.json")?)
-                    .map_err(|e| StageError::Input(format!("domain_mixup.json: {e}")))?;
-                Some((Dataset::from_artifact_named(data, "real")?, info.psi))
-            }
-            false => None,
-        };
+    fn run(&self, p: TrainParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
+        let (syn, real) = mixup_set::decode_training(ctx.input("data")?)?;
         if syn.info.height != syn.info.width && p.input_size == 0 {
-            return Err(StageError::Param(format!(
-                "images are {}x{}: set input_size for non-square images",
-                syn.info.height, syn.info.width
-            )));
+            return Err(StageError::param(
+                "input_size",
+                format!(
+                    "images are {}x{}: set input_size for non-square images",
+                    syn.info.height, syn.info.width
+                ),
+            ));
+        }
+        if let Some(i) = all_issues(&p, Some(syn.info.height)).into_iter().next() {
+            return Err(StageError::param(&i.param, i.message));
         }
         let cfg = p.to_config(syn.info.height, ctx.seed)?;
         let device = candle_device(ctx.device)?;
         let td = TrainData {
             syn: &syn,
-            real: real.as_ref().map(|(d, g)| (d, g.clone())),
+            real: real.as_ref().map(|r| (&r.real, r.psi.clone())),
         };
         let hooks = Hooks {
             progress: ctx.progress,
@@ -243,7 +204,6 @@ impl Stage for Train {
             checkpoints: ctx.checkpoints,
         };
         let out = train(&cfg, &td, &device, &hooks)?;
-
         // Wall-clock figures go to the log, not into the artifact: outputs must be
         // byte-identical across runs (the engine records each instance's run time itself).
         tracing::info!(
@@ -252,34 +212,46 @@ impl Stage for Train {
             steps = out.steps,
             "train finished"
         );
-        let mut a = Artifact::new();
-        a.publish("model.safetensors", out.model);
-        a.publish(
-            "model.json",
-            serde_json::to_vec_pretty(&cfg.backbone).map_err(StageError::msg)?,
-        );
-        a.publish("curve.csv", out.curve_csv.into_bytes());
-        // The resolved parameters that enter the key (so equal keys give equal bytes), for
-        // reports and readers of the run folder.
-        let unkeyed = synface_engine::params::rule::unkeyed(&TrainParams::specs());
-        let keyed = synface_engine::plan::keyed(ctx.params, &unkeyed);
-        a.publish(
-            "params.json",
-            serde_json::to_vec_pretty(&keyed).map_err(StageError::msg)?,
-        );
-        a.set_metrics(&serde_json::json!({
-            "final_loss": out.final_loss,
-            "best_val_accuracy": out.best_val.map(|b| b.0),
-            "best_epoch": out.best_val.map(|b| b.1),
-            "params": out.params,
-            "steps": out.steps,
-            "train_images": out.train_images,
-            "val_images": out.val_images,
-            "domain_mixup": real.is_some(),
-            "device": format!("{:?}", used_device(ctx.device, &device)),
-        }));
-        Ok(a)
+        let device = used_device(ctx.device, &device);
+        publish(&cfg, out, real.is_some(), device, ctx.params)
     }
+}
+
+/// The `model` artifact of a finished training run.
+fn publish(
+    cfg: &TrainConfig,
+    out: TrainOutput,
+    domain_mixup: bool,
+    device: Device,
+    params: &synface_engine::ParamTable,
+) -> Result<Artifact, StageError> {
+    let mut a = Artifact::new();
+    a.publish("model.safetensors", out.model);
+    a.publish(
+        "model.json",
+        serde_json::to_vec_pretty(&cfg.backbone).map_err(StageError::msg)?,
+    );
+    a.publish("curve.csv", out.curve_csv.into_bytes());
+    // The resolved parameters that enter the key (so equal keys give equal bytes), for
+    // reports and readers of the run folder.
+    let unkeyed = synface_engine::params::rule::unkeyed(&TrainParams::specs());
+    let keyed = synface_engine::plan::keyed(params, &unkeyed);
+    a.publish(
+        "params.json",
+        serde_json::to_vec_pretty(&keyed).map_err(StageError::msg)?,
+    );
+    a.set_metrics(&serde_json::json!({
+        "final_loss": out.final_loss,
+        "best_val_accuracy": out.best_val.map(|b| b.0),
+        "best_epoch": out.best_val.map(|b| b.1),
+        "params": out.params,
+        "steps": out.steps,
+        "train_images": out.train_images,
+        "val_images": out.val_images,
+        "domain_mixup": domain_mixup,
+        "device": format!("{device:?}"),
+    }));
+    Ok(a)
 }
 
 /// The device that actually computed: the scheduler's choice when candle runs there, the CPU
@@ -294,13 +266,15 @@ fn used_device(granted: Device, candle: &candle_core::Device) -> Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::Dataset;
     use crate::dataset::{DatasetInfo, Domain};
     use crate::nn::Embedder;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeMap;
     use std::sync::Mutex;
     use synface_engine::{
-        CancelToken, CheckpointStore, Device, InputArtifact, NoCheckpoints, NoProgress,
+        CancelToken, CheckpointStore, Device, InputArtifact, NoCheckpoints, NoProgress, ParamTable,
+        Stage,
     };
 
     /// `classes` x `per` images of side `size`: class `c` has colour `PALETTE[c]` and a stripe
@@ -406,7 +380,7 @@ mod tests {
             cancel: &cancel,
             checkpoints: ck,
         };
-        Train.run(&ctx)
+        Stage::run(&Train, &ctx)
     }
 
     /// Keeps the last checkpoint; fails the stage once a save reaches `stop_at`.
@@ -602,8 +576,8 @@ mod tests {
     fn plan_time_checks() {
         // What the planner runs: the declared rules, then the kind's own checks.
         let check = |t: &ParamTable| {
-            let mut v = synface_engine::params::rule::rule_issues(&Train.params(), t);
-            v.extend(Train.check(t));
+            let mut v = synface_engine::params::rule::rule_issues(&Stage::params(&Train), t);
+            v.extend(Stage::check(&Train, t));
             v
         };
         assert!(check(&params(&[])).is_empty());
@@ -617,7 +591,7 @@ mod tests {
         );
         let bad = check(&params(&[("m", toml::Value::Float(2.0))]));
         assert_eq!(bad[0].param, "m");
-        assert!(Train.resources(&params(&[])).gpu);
+        assert!(Stage::resources(&Train, &params(&[])).gpu);
         let p: TrainParams = synface_engine::params::decode(&params(&[])).unwrap();
         let cfg = p.to_config(32, 0).unwrap();
         assert_eq!(cfg.backbone, BackboneConfig::small(32));

@@ -21,9 +21,7 @@ fn issue(param: &str, message: impl Into<String>) -> ParamIssue {
 /// time).
 pub fn train_issues(p: &TrainParams, image_size: Option<usize>) -> Vec<ParamIssue> {
     let mut out = Vec::new();
-    if let Ok(arch) = p.arch.parse::<Arch>() {
-        out.extend(shape_issues(p, arch, image_size));
-    }
+    out.extend(shape_issues(p, p.arch, image_size));
     if p.m >= std::f64::consts::FRAC_PI_2 {
         out.push(issue("m", "m must be < pi/2"));
     }
@@ -107,12 +105,11 @@ mod tests {
         let mut p = defaults();
         p.lr = -1.0;
         p.momentum = 2.0;
-        p.margin = "softmax".into();
         p.batch_size = 1;
         p.m = 2.0;
         let issues = all_issues(&p, None);
         let params: Vec<String> = issues.into_iter().map(|i| i.param).collect();
-        assert_eq!(params, ["margin", "batch_size", "lr", "momentum", "m"]);
+        assert_eq!(params, ["batch_size", "lr", "momentum", "m"]);
         assert!(train_issues(&defaults(), Some(112)).is_empty());
     }
 

@@ -5,13 +5,13 @@
 //! `"verification"`). Checks that test identities are disjoint from training identities when
 //! an optional `train` dataset is connected and both carry `identity_ids`.
 
+use synface_engine::estimate::Estimate;
 use synface_engine::{
-    Artifact, Device, Facts, ParamRule, ParamSpec, ParamTable, ParamsSchema, PortSpec, Resources,
-    RunCtx, Stage, StageError,
+    Artifact, Device, Facts, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 use synface_kernels::Backend;
 
-use super::pairs::{pair_set, PAIRS};
+use crate::artifacts::{pairs, DATASET, MODEL, PAIRS, VERIFICATION};
 use crate::dataset::Dataset;
 use crate::verify::run::{shared_identities, verify, Embed, Verified};
 
@@ -23,7 +23,19 @@ synface_engine::stage_params! {
         /// at most this many embeddings in embeddings.safetensors
         max_embeddings: u64 = 1000u64,
         /// test identities seen in training: "fail", "warn" or "off"
-        disjoint: String = "fail" => ParamRule::one_of(&["fail", "warn", "off"]),
+        disjoint: Disjoint = Disjoint::Fail => ParamRule::one_of(Disjoint::NAMES),
+    }
+}
+
+synface_engine::param_enum! {
+    /// What `verify` does when test identities occur in training.
+    pub enum Disjoint {
+        /// refuse to score
+        Fail = "fail",
+        /// score, with a warning
+        Warn = "warn",
+        /// do not check
+        Off = "off",
     }
 }
 
@@ -47,83 +59,34 @@ fn publish(
     Ok(())
 }
 
-impl Stage for Verify {
-    fn kind(&self) -> &'static str {
-        "verify"
+impl TypedStage for Verify {
+    type Params = VerifyParams;
+    const KIND: &'static str = "verify";
+    const VERSION: u32 = 1;
+    const ABOUT: &'static str =
+        "LFW-protocol verification of a model on a test set: accuracy, ROC, AUC, EER, TAR@FAR";
+    const INPUTS: &'static [PortSpec] = &[
+        PortSpec::new("model", MODEL),
+        PortSpec::new("data", DATASET),
+        PortSpec::new("pairs", PAIRS),
+        PortSpec::new("train", DATASET).optional(),
+    ];
+    const OUTPUT: &'static str = VERIFICATION;
+    const RESOURCES: Resources = Resources {
+        threads: 2,
+        gpu: true,
+        mem_mb: 2048,
+    };
+
+    fn estimate(&self, p: &VerifyParams, inputs: &[(&str, &Facts)]) -> Estimate {
+        super::cost::verify(p.flip, inputs)
     }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn about(&self) -> &'static str {
-        "LFW-protocol verification of a model on a test set: accuracy, ROC, AUC, EER, TAR@FAR"
-    }
-    fn params(&self) -> Vec<ParamSpec> {
-        VerifyParams::specs()
-    }
-    fn inputs(&self) -> Vec<PortSpec> {
-        vec![
-            PortSpec {
-                name: "model",
-                kind: "model",
-                optional: false,
-                gather: false,
-            },
-            PortSpec {
-                name: "data",
-                kind: "dataset",
-                optional: false,
-                gather: false,
-            },
-            PortSpec {
-                name: "pairs",
-                kind: PAIRS,
-                optional: false,
-                gather: false,
-            },
-            PortSpec {
-                name: "train",
-                kind: "dataset",
-                optional: true,
-                gather: false,
-            },
-        ]
-    }
-    fn output(&self) -> &'static str {
-        "verification"
-    }
-    fn estimate(
-        &self,
-        params: &ParamTable,
-        inputs: &[(&str, &Facts)],
-    ) -> synface_engine::estimate::Estimate {
-        super::cost::verify(params, inputs)
-    }
-    fn resources(&self, _params: &ParamTable) -> Resources {
-        Resources {
-            threads: 2,
-            gpu: true,
-            mem_mb: 2048,
-        }
-    }
-    fn run(&self, ctx: &RunCtx) -> Result<Artifact, StageError> {
-        let p: VerifyParams = ctx.params()?;
+    fn run(&self, p: VerifyParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let data = Dataset::from_artifact(ctx.input("data")?)?;
-        let set = pair_set(ctx.input("pairs")?)?;
-        if p.disjoint != "off" {
+        let set = pairs::decode(ctx.input("pairs")?)?;
+        if p.disjoint != Disjoint::Off {
             if let Some(t) = ctx.input_opt("train") {
-                let train = Dataset::from_artifact(t)?;
-                let shared = shared_identities(&data.info, &data.label_a, &train.info);
-                if !shared.is_empty() {
-                    let msg = format!(
-                        "{} test identities also occur in training (e.g. {:?}); test pairs must use unseen identities",
-                        shared.len(),
-                        &shared[..shared.len().min(5)]
-                    );
-                    if p.disjoint == "fail" {
-                        return Err(StageError::Input(msg));
-                    }
-                    tracing::warn!("{msg}");
-                }
+                check_disjoint(&data, &Dataset::from_artifact(t)?, p.disjoint)?;
             }
         }
         ctx.progress.set_message("embedding test images");
@@ -154,12 +117,32 @@ impl Stage for Verify {
     }
 }
 
+/// Test identities that also occur in training: an error (`fail`) or a warning (`warn`).
+fn check_disjoint(test: &Dataset, train: &Dataset, mode: Disjoint) -> Result<(), StageError> {
+    let shared = shared_identities(&test.info, &test.label_a, &train.info);
+    if shared.is_empty() {
+        return Ok(());
+    }
+    let msg = format!(
+        "{} test identities also occur in training (e.g. {:?}); test pairs must use unseen identities",
+        shared.len(),
+        &shared[..shared.len().min(5)]
+    );
+    if mode == Disjoint::Fail {
+        return Err(StageError::Input(msg));
+    }
+    tracing::warn!("{msg}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use synface_engine::ParamTable;
 
     #[test]
     fn schema_and_checks() {
+        use synface_engine::Stage;
         assert_eq!(Verify.inputs().len(), 4);
         assert_eq!(Verify.output(), "verification");
         let bad: ParamTable =

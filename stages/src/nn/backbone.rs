@@ -8,26 +8,13 @@ use super::iresnet::IResNet;
 use super::mobilefacenet::MobileFaceNet;
 use super::{NnError, Result};
 
-/// Architecture family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    /// IR-ResNet (ArcFace's LResNet-E-IR family).
-    IResNet,
-    /// MobileFaceNet-style depthwise network.
-    MobileFaceNet,
-}
-
-impl std::str::FromStr for Arch {
-    type Err = NnError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "iresnet" => Ok(Arch::IResNet),
-            "mobilefacenet" => Ok(Arch::MobileFaceNet),
-            other => Err(NnError::Config(format!(
-                "unknown arch `{other}` (expected `iresnet` or `mobilefacenet`)"
-            ))),
-        }
+synface_engine::param_enum! {
+    /// Architecture family.
+    pub enum Arch {
+        /// IR-ResNet (ArcFace's LResNet-E-IR family).
+        IResNet = "iresnet",
+        /// MobileFaceNet-style depthwise network.
+        MobileFaceNet = "mobilefacenet",
     }
 }
 

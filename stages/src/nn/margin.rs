@@ -14,14 +14,14 @@ use candle_nn::VarBuilder;
 
 use super::{NnError, Result};
 
-/// Which additive margin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MarginKind {
-    /// `s * (cos - m)` at the target (default s = 30, m = 0.4).
-    CosFace,
-    /// `s * cos(theta + m)` at the target (default s = 30, m = 0.5).
-    ArcFace,
+synface_engine::param_enum! {
+    /// Which additive margin.
+    pub enum MarginKind {
+        /// `s * (cos - m)` at the target (default s = 30, m = 0.4).
+        CosFace = "cosface",
+        /// `s * cos(theta + m)` at the target (default s = 30, m = 0.5).
+        ArcFace = "arcface",
+    }
 }
 
 impl MarginKind {
@@ -30,19 +30,6 @@ impl MarginKind {
         match self {
             MarginKind::CosFace => (30.0, 0.4),
             MarginKind::ArcFace => (30.0, 0.5),
-        }
-    }
-}
-
-impl std::str::FromStr for MarginKind {
-    type Err = NnError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "cosface" => Ok(MarginKind::CosFace),
-            "arcface" => Ok(MarginKind::ArcFace),
-            other => Err(NnError::Config(format!(
-                "unknown margin `{other}` (expected `cosface` or `arcface`)"
-            ))),
         }
     }
 }

@@ -51,7 +51,7 @@ pub enum NnError {
 impl From<NnError> for StageError {
     fn from(e: NnError) -> Self {
         match e {
-            NnError::Config(m) => StageError::Param(m),
+            NnError::Config(m) => StageError::param("", m),
             NnError::Input(m) => StageError::Input(m),
             NnError::Cancelled => StageError::Cancelled,
             other => StageError::Failed(other.to_string()),
