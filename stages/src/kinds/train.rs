@@ -193,7 +193,7 @@ impl TypedStage for Train {
             return Err(StageError::param(&i.param, i.message));
         }
         let cfg = p.to_config(syn.info.height, ctx.seed)?;
-        let device = candle_device(ctx.device)?;
+        let device = candle_device(ctx.device);
         let td = TrainData {
             syn: &syn,
             real: real.as_ref().map(|r| (&r.real, r.psi.clone())),

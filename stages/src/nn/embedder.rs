@@ -34,7 +34,7 @@ impl Embedder {
         weights: &[u8],
         device: Device,
     ) -> Result<Embedder, NnError> {
-        let device = candle_device(device)?;
+        let device = candle_device(device);
         let vb = VarBuilder::from_buffered_safetensors(weights.to_vec(), DType::F32, &device)?;
         let model = Backbone::new(vb, cfg)?;
         Ok(Embedder {

@@ -62,12 +62,20 @@ impl From<NnError> for StageError {
 /// Result alias of the network code.
 pub type Result<T> = std::result::Result<T, NnError>;
 
-/// The candle device for an engine device: CUDA only when candle was built with it.
-pub fn candle_device(d: synface_engine::Device) -> Result<candle_core::Device> {
+/// The candle device for an engine device: CUDA when candle was built with it and the device
+/// opens; otherwise the CPU, with a warning saying why (a CUDA build on a machine whose driver
+/// is missing or broken still runs). Callers record the device that computed
+/// (`kinds/train.rs`, `used_device`).
+pub fn candle_device(d: synface_engine::Device) -> candle_core::Device {
     match d {
         synface_engine::Device::Cuda(i) if candle_core::utils::cuda_is_available() => {
-            Ok(candle_core::Device::new_cuda(i)?)
+            candle_core::Device::new_cuda(i).unwrap_or_else(|e| {
+                let text = e.to_string();
+                let why = text.lines().next().unwrap_or("");
+                tracing::warn!("CUDA device {i} did not open ({why}); computing on the CPU");
+                candle_core::Device::Cpu
+            })
         }
-        _ => Ok(candle_core::Device::Cpu),
+        _ => candle_core::Device::Cpu,
     }
 }
