@@ -190,7 +190,9 @@ impl RunCtx<'_> {
     }
 }
 
-/// A stage kind. Implementations live in `synface-stages`, one per file.
+/// A stage kind, as the planner and scheduler see it (object-safe, parameters as a table).
+/// Kinds implement [`crate::typed::TypedStage`] instead, whose blanket impl provides this;
+/// the shipped kinds live in `synface-stages`, one per file.
 pub trait Stage: Send + Sync {
     /// `kind = "..."` in pipeline files.
     fn kind(&self) -> &'static str;
