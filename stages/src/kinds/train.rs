@@ -15,10 +15,10 @@ use synface_engine::{
 use super::train_checks::{all_issues, train_issues};
 use crate::artifacts::{mixup_set, MODEL, TRAINING_DATA};
 use crate::nn::backbone::{Arch, BackboneConfig};
+use crate::nn::candle_device;
 use crate::nn::margin::MarginKind;
 use crate::nn::optim::Schedule;
 use crate::nn::trainer::{train, Hooks, TrainConfig, TrainData, TrainOutput};
-use crate::nn::{candle_device, NnError};
 
 synface_engine::stage_params! {
     /// Parameters of `train`.
@@ -78,15 +78,17 @@ synface_engine::param_enum! {
     }
 }
 
-fn usize_of(v: u64, what: &str) -> Result<usize, NnError> {
-    usize::try_from(v).map_err(|_| NnError::Config(format!("{what} {v} is too large")))
+fn usize_of(v: u64, what: &str) -> Result<usize, StageError> {
+    usize::try_from(v).map_err(|_| StageError::param(what, format!("{what} {v} is too large")))
 }
 
 impl TrainParams {
     /// The training configuration, for images of side `image_size` (used when `input_size` = 0).
-    pub fn to_config(&self, image_size: usize, seed: u64) -> Result<TrainConfig, NnError> {
+    /// The first problem found (declared rules, [`train_issues`]) is an error naming its
+    /// parameter.
+    pub fn to_config(&self, image_size: usize, seed: u64) -> Result<TrainConfig, StageError> {
         if let Some(first) = all_issues(self, Some(image_size)).into_iter().next() {
-            return Err(NnError::Config(first.message));
+            return Err(StageError::param(&first.param, first.message));
         }
         let m = if self.m < 0.0 {
             self.margin.defaults().1
@@ -100,7 +102,7 @@ impl TrainParams {
                 gamma: self.gamma,
             },
         };
-        let list = |v: &[u64], what| -> Result<Vec<usize>, NnError> {
+        let list = |v: &[u64], what| -> Result<Vec<usize>, StageError> {
             v.iter().map(|&x| usize_of(x, what)).collect()
         };
         let input_size = if self.input_size == 0 {
@@ -110,8 +112,8 @@ impl TrainParams {
         };
         let backbone = BackboneConfig {
             arch: self.arch,
-            depths: list(&self.depths, "depth")?,
-            widths: list(&self.widths, "width")?,
+            depths: list(&self.depths, "depths")?,
+            widths: list(&self.widths, "widths")?,
             embedding: usize_of(self.embedding, "embedding")?,
             input_size,
             dropout: self.dropout,
@@ -188,9 +190,6 @@ impl TypedStage for Train {
                     syn.info.height, syn.info.width
                 ),
             ));
-        }
-        if let Some(i) = all_issues(&p, Some(syn.info.height)).into_iter().next() {
-            return Err(StageError::param(&i.param, i.message));
         }
         let cfg = p.to_config(syn.info.height, ctx.seed)?;
         let device = candle_device(ctx.device);
