@@ -1,93 +1,145 @@
 #!/usr/bin/env bash
-# The one script to run when a GPU machine is lent (needs nvcc + driver; < 8 min on one H100).
-#  1. build synface-kernels with candle's CUDA backend (`--no-default-features --features cuda`)
-#     and run the NVRTC compile test and the GPU-vs-CPU tests (tests/gpu.rs);
-#  2. kernel benchmarks: cosine over pairs as a fraction of the GPU's peak memory bandwidth,
-#     all-vs-all GFLOP/s, vs the CPU reference and (if installed) PyTorch on the same data;
-#  3. a short training-step benchmark if the synface binary builds with `--features cuda`;
-#  4. a summary.
-# Env: SKIP_TRAIN=1 to skip step 3.
+# The GPU checks, in two halves so that a lent device only runs what was built here:
+#
+#   scripts/gpu-check.sh prepare   on the CPU machine: builds the `cuda` binaries with
+#                                  scripts/cuda-cargo.sh (about 15 minutes cold) and packs them,
+#                                  stripped and xz-compressed (about 15 MB), into gpu-check/pack/
+#                                  (git-ignored; carry it: the device tool's `carry` takes
+#                                  ["gpu-check"]).
+#   scripts/gpu-check.sh run       on the GPU machine: unpacks and runs, each step under a
+#                                  timeout (well under 10 minutes in all):
+#     1. the environment, and which CUDA libraries the binaries cannot find (they need the
+#        driver and CUDA 13's cuBLAS, cuRAND, NVRTC and runtime: scripts/cuda-cargo.sh);
+#     2. the kernels' GPU-vs-CPU tests (kernels/tests/gpu.rs: max abs error per kernel, the
+#        batch op bit for bit) and the NVRTC compile test;
+#     3. cosine over pairs as a fraction of the device's peak memory bandwidth and all-vs-all
+#        GFLOP/s, against the CPU reference and (when PyTorch with CUDA is there) cuBLAS;
+#     4. `synface run pipelines/quick.toml --gpus 1` end to end;
+#     5. a summary.
+# Not yet here (issue 18): a training-step benchmark of LResNet50E-IR at 112x112, batch 128,
+# on the GPU (stages/examples/train_bench.rs runs the small backbone on the CPU only).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+PACK=gpu-check/pack
+
+prepare() {
+  set -e
+  scripts/cuda-cargo.sh build --workspace --all-targets
+  rm -rf "$PACK" && mkdir -p "$PACK"
+  # The test executables of this build, by target name.
+  scripts/cuda-cargo.sh test --workspace --no-run --message-format=json 2>/dev/null \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    if not line.startswith("{"):
+        continue  # lines of cuda-cargo.sh itself (nvcc version, stubs)
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and m["target"]["name"] in ("gpu", "nvrtc_compile"):
+        print(m["target"]["name"], m["executable"])' > "$PACK/tests.txt"
+  while read -r name exe; do pack "$exe" "test-$name"; done < "$PACK/tests.txt"
+  pack target/debug/synface synface
+  pack target/debug/examples/similarity_bench similarity_bench
+  rm "$PACK/tests.txt"
+  du -ch "$PACK"/* | tail -1
+}
+
+pack() { # <executable> <name>
+  strip -o "$PACK/$2" "$1"
+  xz -T0 -6 "$PACK/$2"
+  echo "packed $2: $(stat -c %s "$PACK/$2.xz") bytes"
+}
+
 T0=$(date +%s)
-LOG=$(mktemp -d)
 summary=()
 step() { echo; echo "== $* ($(( $(date +%s) - T0 ))s)"; }
 note() { summary+=("$*"); echo "$*"; }
 
-step "environment"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || note "nvidia-smi failed"
-nvcc --version | tail -1 || note "nvcc not found: the cuda feature cannot build"
+run() {
+  [ -d "$PACK" ] || { echo "no $PACK: run 'scripts/gpu-check.sh prepare' first and carry gpu-check" >&2; exit 2; }
+  local bin
+  bin=$(mktemp -d)
+  for f in "$PACK"/*.xz; do
+    xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x "$bin/$(basename "$f" .xz)"
+  done
+  step "environment"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
+    || note "nvidia-smi failed"
+  local missing
+  missing=$(ldd "$bin/synface" | grep "not found" | awk '{print $1}' | tr '\n' ' ')
+  [ -z "$missing" ] || note "libraries not found: $missing(install CUDA 13 or set LD_LIBRARY_PATH)"
 
-step "build + GPU tests (synface-kernels, features cuda)"
-if timeout 300 cargo test -p synface-kernels --no-default-features --features cuda \
-    --test nvrtc_compile --test gpu -- --nocapture >"$LOG/test.txt" 2>&1; then
-  note "kernels GPU tests: PASS ($(grep -c '\.\.\. ok' "$LOG/test.txt") ok, $(grep -c 'skipped' "$LOG/test.txt") skipped)"
-else
-  note "kernels GPU tests: FAIL (see below)"
-fi
-tail -30 "$LOG/test.txt"
+  step "kernels: GPU against the CPU reference, NVRTC compile"
+  for t in gpu nvrtc_compile; do
+    if timeout 120 "$bin/test-$t" --nocapture > "$bin/$t.txt" 2>&1; then
+      note "kernels $t tests: PASS ($(grep -c '\.\.\. ok' "$bin/$t.txt") ok, $(grep -c 'skipped' "$bin/$t.txt") skipped)"
+    else
+      note "kernels $t tests: FAIL"
+    fi
+    grep -E "max abs|running on|skipped|compiled|panicked" "$bin/$t.txt" | head -20
+  done
 
-step "kernel benchmarks"
-BIN=target/debug/examples/similarity_bench
-BDIR="$LOG/bench"
-if timeout 200 cargo build -q -p synface-kernels --no-default-features --features cuda --example similarity_bench; then
-  N=200000 DIM=512 PAIRS=4000000 ROWS=8192
-  "$BIN" gen "$BDIR" $N $DIM $PAIRS 7
-  gpu=$(timeout 120 "$BIN" run "$BDIR" $N $DIM $ROWS 10 cuda:0 2>&1 | tail -1)
-  cpu=$(timeout 120 "$BIN" run "$BDIR" $N $DIM 2048 1 cpu 2>&1 | tail -1)
+  step "kernel benchmarks"
+  bench "$bin"
+
+  step "quick.toml end to end on the GPU"
+  local start=$(date +%s)
+  if timeout 300 "$bin/synface" run pipelines/quick.toml --gpus 1 --cache "$bin/cache" \
+      --runs "$bin/runs" > "$bin/quick.txt" 2>&1; then
+    note "quick.toml --gpus 1: $(( $(date +%s) - start ))s; devices: $(grep -ho '"device": "[^"]*"' -r "$bin/runs" | sort | uniq -c | tr '\n' ' ')"
+  else
+    note "quick.toml --gpus 1 failed: $(tail -3 "$bin/quick.txt")"
+  fi
+
+  step "summary"
+  printf '%s\n' "${summary[@]}"
+  echo "total: $(( $(date +%s) - T0 ))s"
+}
+
+bench() { # <bin dir>
+  local sb="$1/similarity_bench" d="$1/bench" n=200000 dim=512 pairs=4000000 rows=8192
+  "$sb" gen "$d" $n $dim $pairs 7 || { note "similarity_bench gen failed"; return; }
+  local gpu cpu
+  gpu=$(timeout 120 "$sb" run "$d" $n $dim $rows 10 cuda:0 2>&1 | tail -1)
+  cpu=$(timeout 120 "$sb" run "$d" $n $dim 2048 1 cpu 2>&1 | tail -1)
   echo "gpu: $gpu"; echo "cpu: $cpu"
-  python3 - "$gpu" "$cpu" <<'PY' | tee -a "$LOG/summary.txt"
+  local line
+  line=$(python3 - "$gpu" "$cpu" "$dim" <<'PY'
 import json, sys
-g, c = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-dim = 512
-# Bytes moved per pair: two rows of dim f32 (+ 8 bytes of indices + 4 of output).
-bw = g["pairs_per_s"] * (2 * dim * 4 + 12)
-peak = g.get("peak_bw")  # from the driver: memory clock x bus width
-frac = f"{bw / peak:.2f} of peak {peak/1e12:.2f} TB/s" if peak else "peak unknown"
-print(f"cosine pairs: {g['pairs_per_s']/1e6:.1f} M pairs/s = {bw/1e9:.0f} GB/s ({frac}); CPU {c['pairs_per_s']/1e6:.2f} M pairs/s")
-print(f"cosine all-vs-all {g['all_rows']}^2 x {dim}: {g['all_gflops']:.0f} GFLOP/s; CPU {c['all_gflops']:.1f} GFLOP/s")
+try:
+    g, c = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+except ValueError:
+    print("similarity_bench on cuda:0 printed no result"); sys.exit()
+dim = int(sys.argv[3])
+bw = g["pairs_per_s"] * (2 * dim * 4 + 12)  # two rows of f32, two u32 indices, one f32 out
+peak = g.get("peak_bw")
+frac = f"{bw / peak:.2f} of peak {peak / 1e12:.2f} TB/s" if peak else "peak unknown"
+print(f"cosine pairs: {g['pairs_per_s'] / 1e6:.1f} M pairs/s = {bw / 1e9:.0f} GB/s ({frac}); "
+      f"CPU {c['pairs_per_s'] / 1e6:.2f} M pairs/s; all-vs-all {g['all_gflops']:.0f} GFLOP/s, "
+      f"CPU {c['all_gflops']:.1f}")
 PY
-  summary+=("$(cat "$LOG/summary.txt" 2>/dev/null)")
+)
+  note "$line"
   if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-    python3 - "$BDIR" $N $DIM $ROWS <<'PY' | tee "$LOG/torch.txt"
+    note "$(python3 - "$d" $n $dim $rows <<'PY'
 import sys, time, numpy as np, torch
 d, n, dim, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 e = torch.from_numpy(np.fromfile(f"{d}/emb.f32", dtype="<f4").reshape(n, dim)).cuda()
-p = torch.from_numpy(np.fromfile(f"{d}/pairs.u32", dtype="<u4").reshape(-1, 2).astype(np.int64)).cuda()
-def pairs():
-    en = torch.nn.functional.normalize(e, dim=1)
-    return (en[p[:, 0]] * en[p[:, 1]]).sum(1)
 a, b = e[:rows], e[rows:2 * rows]
-def allv():
-    return torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T
-for name, f, work in (("pairs", pairs, len(p)), ("all", allv, 2 * rows * rows * dim)):
-    f(); torch.cuda.synchronize(); t = 1e9
-    for _ in range(10):
-        t0 = time.perf_counter(); f(); torch.cuda.synchronize(); t = min(t, time.perf_counter() - t0)
-    print(f"torch {name}: {work / t / (1e6 if name == 'pairs' else 1e9):.1f} {'M pairs/s' if name == 'pairs' else 'GFLOP/s (cuBLAS)'}")
+f = lambda: torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T
+f(); torch.cuda.synchronize(); t = 1e9
+for _ in range(10):
+    t0 = time.perf_counter(); f(); torch.cuda.synchronize(); t = min(t, time.perf_counter() - t0)
+print(f"cuBLAS (PyTorch) all-vs-all: {2 * rows * rows * dim / t / 1e9:.0f} GFLOP/s")
 PY
-    summary+=("$(cat "$LOG/torch.txt")")
+)"
   else
-    note "PyTorch with CUDA not installed: no cuBLAS/PyTorch comparison"
+    note "PyTorch with CUDA not installed: no cuBLAS comparison"
   fi
-else
-  note "similarity_bench did not build with --features cuda"
-fi
+}
 
-step "training step benchmark"
-if [ "${SKIP_TRAIN:-0}" != 1 ] && [ -f pipelines/quick.toml ]; then
-  if timeout 240 cargo build -q --features cuda 2>"$LOG/build.txt"; then
-    start=$(date +%s)
-    timeout 120 target/debug/synface run pipelines/quick.toml --gpus 1 --cache "$LOG/cache" >"$LOG/train.txt" 2>&1 \
-      && note "smoke pipeline on GPU: $(( $(date +%s) - start ))s" || note "smoke pipeline on GPU failed: $(tail -3 "$LOG/train.txt")"
-  else
-    note "synface --features cuda did not build: $(tail -3 "$LOG/build.txt")"
-  fi
-else
-  note "training benchmark skipped (SKIP_TRAIN=1 or no pipelines/quick.toml)"
-fi
-
-step "summary"
-printf '%s\n' "${summary[@]}"
-echo "total: $(( $(date +%s) - T0 ))s"
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run ;;
+  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+esac
