@@ -14,10 +14,10 @@
 #        batch op bit for bit) and the NVRTC compile test;
 #     3. cosine over pairs as a fraction of the device's peak memory bandwidth and all-vs-all
 #        GFLOP/s, against the CPU reference and (when PyTorch with CUDA is there) cuBLAS;
-#     4. `synface run pipelines/quick.toml --gpus 1` end to end;
-#     5. a summary.
-# Not yet here (issue 18): a training-step benchmark of LResNet50E-IR at 112x112, batch 128,
-# on the GPU (stages/examples/train_bench.rs runs the small backbone on the CPU only).
+#     4. a training step of LResNet50E-IR at 112x112, batch 128, on the GPU, in images/s
+#        (stages/examples/train_bench.rs);
+#     5. `synface run pipelines/quick.toml --gpus 1` end to end;
+#     6. a summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=gpu-check/pack
@@ -40,6 +40,7 @@ for line in sys.stdin:
   while read -r name exe; do pack "$exe" "test-$name"; done < "$PACK/tests.txt"
   pack target/debug/synface synface
   pack target/debug/examples/similarity_bench similarity_bench
+  pack target/debug/examples/train_bench train_bench
   rm "$PACK/tests.txt"
   du -ch "$PACK"/* | tail -1
 }
@@ -81,6 +82,13 @@ run() {
 
   step "kernel benchmarks"
   bench "$bin"
+
+  step "training step: LResNet50E-IR, 112x112, batch 128"
+  if timeout 240 "$bin/train_bench" 5 128 112 lresnet50 cuda:0 > "$bin/train.txt" 2>&1; then
+    note "LResNet50E-IR on cuda:0: $(grep -E 'candle_train_img_s|split_ms' "$bin/train.txt" | tr '\n' ' ')"
+  else
+    note "train_bench on cuda:0 failed: $(grep -m1 '^Error' "$bin/train.txt" | cut -c1-200)"
+  fi
 
   step "quick.toml end to end on the GPU"
   local start=$(date +%s)

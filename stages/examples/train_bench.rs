@@ -1,8 +1,10 @@
 //! Training-step throughput of the default CPU backbone (IR-ResNet [1,1,1,1] x [16,32,64,128],
 //! 128-d) at 64x64, batch 64, CosFace over 1000 classes, SGD momentum: images/s of full steps
-//! and the forward / backward / optimizer split. Used by `bench/train/run.sh`.
+//! and the forward / backward / optimizer split. Used by `bench/train/run.sh`, and by
+//! `scripts/gpu-check.sh` with `lresnet50 cuda:0` (LResNet50E-IR, 512-d, on the GPU).
 //!
-//! `cargo run --release -p synface-stages --example train_bench -- [steps] [batch] [size]`
+//! `cargo run --release -p synface-stages --example train_bench -- [steps] [batch] [size]
+//! [small|lresnet50] [cpu|cuda:K]`
 
 use std::time::Instant;
 
@@ -22,16 +24,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("SYNFACE_GLIBC_MALLOC").is_none() {
         alloc::tune_allocator();
     }
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = all
+        .iter()
+        .take(3)
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     let steps = args.first().copied().unwrap_or(10);
     let batch = args.get(1).copied().unwrap_or(64);
     let size = args.get(2).copied().unwrap_or(64);
     let classes = 1000;
-    let dev = Device::Cpu;
-    let cfg = BackboneConfig::small(size);
+    let cfg = match all.get(3).map(String::as_str) {
+        None | Some("small") => BackboneConfig::small(size),
+        Some("lresnet50") => BackboneConfig {
+            input_size: size,
+            ..BackboneConfig::lresnet50e_ir()
+        },
+        Some(other) => return Err(format!("unknown net `{other}` (small, lresnet50)").into()),
+    };
+    let dev = match all.get(4).map(String::as_str) {
+        None | Some("cpu") => Device::Cpu,
+        Some(d) => Device::new_cuda(d.trim_start_matches("cuda:").parse()?)?,
+    };
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
     let model = Backbone::new(vb.pp("backbone"), &cfg)?;
@@ -61,8 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = out.loss.to_scalar::<f32>()?;
         let t1 = Instant::now();
         let grads = out.loss.backward()?;
+        dev.synchronize()?;
         let t2 = Instant::now();
         opt.step(&grads, 0.01)?;
+        dev.synchronize()?;
         let t3 = Instant::now();
         if step >= 2 {
             t_fwd += (t1 - t0).as_secs_f64();
@@ -72,7 +88,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let total = t_fwd + t_bwd + t_opt;
     let n = (steps * batch) as f64;
-    println!("threads={}", candle_core::utils::get_num_threads());
+    println!(
+        "device={dev:?} threads={}",
+        candle_core::utils::get_num_threads()
+    );
     println!(
         "split_ms_per_step forward={:.1} backward={:.1} optimizer={:.1}",
         1e3 * t_fwd / steps as f64,
