@@ -3,8 +3,6 @@
 //! ([`crate::Stage::estimate`]) over its parameters and its inputs' plan-time facts. Rough
 //! by design: they say which stages dominate, not how long a run takes.
 
-use crate::params::ParamTable;
-
 /// Facts about a stage instance's output known at plan time (e.g. `image_size = 112`),
 /// propagated along the plan by [`Stage::output_facts`].
 pub type Facts = std::collections::BTreeMap<String, toml::Value>;
@@ -37,19 +35,19 @@ impl Estimate {
     }
 }
 
+/// The first input's facts, or none: what a stage's output is known to be by default.
+pub fn first_facts(inputs: &[(&str, &Facts)]) -> Facts {
+    inputs
+        .first()
+        .map(|(_, f)| (*f).clone())
+        .unwrap_or_default()
+}
+
 /// An integer fact of an input (`images`, `image_size`), from the first input that has it.
 pub fn fact_u64(inputs: &[(&str, &Facts)], name: &str) -> Option<u64> {
     inputs
         .iter()
         .find_map(|(_, f)| f.get(name)?.as_integer())
-        .and_then(|v| u64::try_from(v).ok())
-}
-
-/// An integer parameter.
-pub fn param_u64(params: &ParamTable, name: &str) -> Option<u64> {
-    params
-        .get(name)?
-        .as_integer()
         .and_then(|v| u64::try_from(v).ok())
 }
 

@@ -219,10 +219,7 @@ pub trait Stage: Send + Sync {
     /// params and its inputs' facts (port, facts), so consumers can check cross-stage
     /// constraints before anything runs. Default: the first input's facts pass through.
     fn output_facts(&self, _params: &ParamTable, inputs: &[(&str, &Facts)]) -> Facts {
-        inputs
-            .first()
-            .map(|(_, f)| (*f).clone())
-            .unwrap_or_default()
+        crate::estimate::first_facts(inputs)
     }
     /// Plan-time checks of params against the inputs' facts (port, facts).
     fn check_inputs(&self, _params: &ParamTable, _inputs: &[(&str, &Facts)]) -> Vec<ParamIssue> {

@@ -4,7 +4,7 @@
 //! impl turns every `TypedStage` into the object-safe [`Stage`] the planner and scheduler use,
 //! so decoding, defaults and the plan-time hooks are written once, here, not in every kind.
 
-use crate::estimate::{Estimate, Facts};
+use crate::estimate::{first_facts, Estimate, Facts};
 use crate::inputs::ExternalInput;
 use crate::params::rule::rule_issues;
 use crate::params::{decode, ParamIssue, ParamSpec, ParamTable, ParamsSchema};
@@ -56,14 +56,6 @@ pub trait TypedStage: Send + Sync {
         Vec::new()
     }
     fn run(&self, p: Self::Params, ctx: &RunCtx) -> Result<Artifact, StageError>;
-}
-
-/// The first input's facts, or none (the default of [`TypedStage::output_facts`]).
-pub fn first_facts(inputs: &[(&str, &Facts)]) -> Facts {
-    inputs
-        .first()
-        .map(|(_, f)| (*f).clone())
-        .unwrap_or_default()
 }
 
 impl<T: TypedStage> Stage for T {

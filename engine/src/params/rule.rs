@@ -193,13 +193,7 @@ fn number(v: &toml::Value) -> Option<f64> {
 pub fn rule_issues(specs: &[ParamSpec], params: &ParamTable) -> Vec<ParamIssue> {
     specs
         .iter()
-        .filter_map(|s| {
-            let message = s.rule.check(s.name, params.get(s.name)?).err()?;
-            Some(ParamIssue {
-                param: s.name.to_string(),
-                message,
-            })
-        })
+        .filter_map(|s| ParamIssue::of(s.name, s.rule.check(s.name, params.get(s.name)?)))
         .collect()
 }
 

@@ -55,13 +55,7 @@ impl TypedStage for DomainMixup {
     };
 
     fn check(&self, p: &DomainMixupParams) -> Vec<ParamIssue> {
-        match p.psi.values() {
-            Ok(_) => Vec::new(),
-            Err(message) => vec![ParamIssue {
-                param: "psi".into(),
-                message,
-            }],
-        }
+        ParamIssue::of("psi", p.psi.values()).into_iter().collect()
     }
     fn estimate(&self, _p: &DomainMixupParams, inputs: &[(&str, &Facts)]) -> Estimate {
         super::cost::per_image(inputs, 2)

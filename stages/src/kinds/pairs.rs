@@ -70,10 +70,10 @@ impl TypedStage for Pairs {
     fn check(&self, p: &PairsParams) -> Vec<ParamIssue> {
         match p.file.is_empty() || Path::new(&p.file).is_file() {
             true => Vec::new(),
-            false => vec![ParamIssue {
-                param: "file".into(),
-                message: format!("pairs file `{}` does not exist", p.file),
-            }],
+            false => vec![ParamIssue::new(
+                "file",
+                format!("pairs file `{}` does not exist", p.file),
+            )],
         }
     }
     fn external_inputs(&self, p: &PairsParams) -> Vec<ExternalInput> {

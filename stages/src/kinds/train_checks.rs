@@ -8,13 +8,6 @@ use synface_engine::ParamIssue;
 use super::train::TrainParams;
 use crate::nn::backbone::Arch;
 
-fn issue(param: &str, message: impl Into<String>) -> ParamIssue {
-    ParamIssue {
-        param: param.into(),
-        message: message.into(),
-    }
-}
-
 /// Every problem with `p` that its declared rules (ranges, choices: `TrainParams`) cannot
 /// see: the stage layout against the input side, and `m`. `image_size` is the side of the
 /// input images when known (from the producing stage at plan time, from the dataset at run
@@ -23,7 +16,7 @@ pub fn train_issues(p: &TrainParams, image_size: Option<usize>) -> Vec<ParamIssu
     let mut out = Vec::new();
     out.extend(shape_issues(p, p.arch, image_size));
     if p.m >= std::f64::consts::FRAC_PI_2 {
-        out.push(issue("m", "m must be < pi/2"));
+        out.push(ParamIssue::new("m", "m must be < pi/2"));
     }
     out
 }
@@ -46,7 +39,7 @@ pub fn all_issues(p: &TrainParams, image_size: Option<usize>) -> Vec<ParamIssue>
 fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<ParamIssue> {
     let mut out = Vec::new();
     if p.depths.is_empty() || p.depths.len() != p.widths.len() {
-        out.push(issue(
+        out.push(ParamIssue::new(
             "depths",
             format!(
                 "depths ({}) and widths ({}) must be non-empty and of equal length",
@@ -56,7 +49,7 @@ fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<P
         ));
     }
     if p.depths.len() > 6 {
-        out.push(issue(
+        out.push(ParamIssue::new(
             "depths",
             format!("at most 6 stages, got {}", p.depths.len()),
         ));
@@ -64,7 +57,7 @@ fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<P
     let reductions = p.depths.len() + usize::from(arch == Arch::MobileFaceNet);
     let f = 1u64 << reductions.min(20);
     if p.input_size != 0 && !p.input_size.is_multiple_of(f) {
-        out.push(issue(
+        out.push(ParamIssue::new(
             "input_size",
             format!(
                 "input_size {} must be a multiple of {f} for {reductions} stride-2 stages",
@@ -74,7 +67,7 @@ fn shape_issues(p: &TrainParams, arch: Arch, image_size: Option<usize>) -> Vec<P
     }
     if let (0, Some(side)) = (p.input_size, image_size) {
         if side == 0 || !(side as u64).is_multiple_of(f) {
-            out.push(issue(
+            out.push(ParamIssue::new(
                 "input_size",
                 format!(
                     "the input images are {side}x{side}, but {reductions} stride-2 stages need a \
