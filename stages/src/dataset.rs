@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use safetensors::tensor::{Dtype, TensorView};
 use synface_engine::{Artifact, StageError};
 
+/// File stem of a dataset in its artifact (`dataset.safetensors`, `dataset.json`).
+pub const STEM: &str = "dataset";
+
 /// Where a dataset's images come from; reports label proxies as such.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -109,13 +112,13 @@ impl Dataset {
     /// Encode into an artifact as `dataset.safetensors` + `dataset.json` (nothing is published).
     pub fn to_artifact(&self) -> Result<Artifact, StageError> {
         let mut a = Artifact::new();
-        self.add_to(&mut a, "dataset")?;
+        self.add_to(&mut a, STEM)?;
         Ok(a)
     }
 
     /// Decode from an artifact written by [`Dataset::to_artifact`].
     pub fn from_artifact(a: &Artifact) -> Result<Self, StageError> {
-        Self::from_artifact_named(a, "dataset")
+        Self::from_artifact_named(a, STEM)
     }
 
     /// Add this dataset to `a` as `{stem}.safetensors` + `{stem}.json` (several datasets can

@@ -8,7 +8,6 @@ use synface_engine::{Artifact, StageError};
 use crate::dataset::{Dataset, Domain};
 
 const INFO: &str = "domain_mixup.json";
-const SYN_STEM: &str = "dataset";
 const REAL_STEM: &str = "real";
 
 /// What `domain_mixup.json` records besides the two datasets.
@@ -32,7 +31,7 @@ pub struct RealPartners {
 /// Encode the artifact; `domain_mixup.json` is also its metrics.
 pub fn encode(syn: &Dataset, real: &Dataset, info: &MixupInfo) -> Result<Artifact, StageError> {
     let mut a = Artifact::new();
-    syn.add_to(&mut a, SYN_STEM)?;
+    syn.add_to(&mut a, crate::dataset::STEM)?;
     real.add_to(&mut a, REAL_STEM)?;
     let json = serde_json::json!({
         "psi": info.psi,
@@ -57,7 +56,7 @@ struct PsiOnly {
 
 /// Decode a training input: a `dataset`, or a `mixup_dataset` with its real partners.
 pub fn decode_training(a: &Artifact) -> Result<(Dataset, Option<RealPartners>), StageError> {
-    let syn = Dataset::from_artifact_named(a, SYN_STEM)?;
+    let syn = Dataset::from_artifact_named(a, crate::dataset::STEM)?;
     if !a.files.contains_key(INFO) {
         return Ok((syn, None));
     }
