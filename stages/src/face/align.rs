@@ -1,11 +1,12 @@
 //! Five-point face alignment of photographs: the least-squares similarity transform that maps
-//! a photo's landmarks (eyes, nose tip, mouth corners) onto [`TEMPLATE_112`] scaled to the
-//! output size, and the bilinear warp that applies it (`load_images` with a landmarks file).
-//! The renderer places its faces on the same template (`face/camera.rs`).
+//! a photo's landmarks (eyes, nose tip, mouth corners) onto the crop's template
+//! ([`super::template`]: the 112x112 template with the face model's margin, scaled to the output
+//! size), and the bilinear warp that applies it (`load_images` with a landmarks file). The
+//! renderer places its faces on the same template (`face/camera.rs`).
 
 use image::RgbImage;
 
-use super::TEMPLATE_112;
+use super::template;
 
 /// A similarity transform `dst = [a -b; b a] src + t`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,12 +76,8 @@ impl Similarity {
 /// Warp `img` so that its landmarks `lm` land on the template scaled to `size`; returns the
 /// pixels and the landmarks in output coordinates. Outside the source image is black.
 pub fn align(img: &RgbImage, lm: &[f32; 10], size: usize) -> (Vec<u8>, [f32; 10]) {
-    let scale = size as f32 / 112.0;
     let src: Vec<[f32; 2]> = lm.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
-    let dst: Vec<[f32; 2]> = TEMPLATE_112
-        .iter()
-        .map(|t| [t[0] * scale, t[1] * scale])
-        .collect();
+    let dst = template(size);
     let fwd = Similarity::fit(&src, &dst);
     let inv = fwd.inverse();
     let mut out = vec![0u8; size * size * 3];
@@ -136,7 +133,7 @@ mod tests {
             tx: 5.0,
             ty: -2.0,
         };
-        let src: Vec<[f32; 2]> = TEMPLATE_112.to_vec();
+        let src: Vec<[f32; 2]> = crate::face::TEMPLATE_112.to_vec();
         let dst: Vec<[f32; 2]> = src.iter().map(|&p| truth.apply(p)).collect();
         let fit = Similarity::fit(&src, &dst);
         for (x, y) in [

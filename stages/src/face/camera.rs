@@ -1,9 +1,9 @@
 //! Pose and camera: head rotation (yaw, pitch, roll in degrees) about a neck pivot, a
 //! perspective pinhole camera, and the per-identity similarity (scale + shift) that puts a
-//! frontal neutral face's five landmarks on the 112x112 template scaled to the output size.
+//! frontal neutral face's five landmarks on the crop's template ([`super::template`]).
 
 use super::simd::Lanes;
-use super::TEMPLATE_112;
+use super::template;
 
 /// Camera distance from the head centre (units; about 1.2 m).
 pub const CAM_DIST: f32 = 12.0;
@@ -71,7 +71,6 @@ impl Placement {
     /// Least-squares scale + shift mapping frontal landmarks (model space) onto the template
     /// for an output of `size` pixels.
     pub fn fit(landmarks: &[[f32; 3]; 5], size: usize) -> Placement {
-        let k = size as f32 / 112.0;
         let p: Vec<[f32; 2]> = landmarks
             .iter()
             .map(|l| {
@@ -79,7 +78,7 @@ impl Placement {
                 [l[0] * inv, -l[1] * inv]
             })
             .collect();
-        let q: Vec<[f32; 2]> = TEMPLATE_112.iter().map(|t| [t[0] * k, t[1] * k]).collect();
+        let q = template(size);
         let n = p.len() as f32;
         let mp = [
             p.iter().map(|v| v[0]).sum::<f32>() / n,
@@ -121,9 +120,9 @@ mod tests {
 
     #[test]
     fn fit_recovers_a_template_shaped_input() {
-        let lm = TEMPLATE_112.map(|t| [(t[0] - 56.0) / 50.0, -(t[1] - 60.0) / 50.0, 0.0]);
+        let lm = template(112).map(|t| [(t[0] - 56.0) / 50.0, -(t[1] - 60.0) / 50.0, 0.0]);
         let pl = Placement::fit(&lm, 112);
-        for (l, t) in lm.iter().zip(TEMPLATE_112) {
+        for (l, t) in lm.iter().zip(template(112)) {
             let p = pl.project(*l);
             assert!((p[0] - t[0]).abs() < 1e-3 && (p[1] - t[1]).abs() < 1e-3);
         }

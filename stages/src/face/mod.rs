@@ -39,8 +39,10 @@ pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 
 /// Version of the procedural model (mesh, bases, latent distributions, textures, occlusion).
 /// Bump on any change to what a face is: it is part of the latent and render stages' cache keys.
-/// Version 4 added baked ambient occlusion and per-trait shape spreads to version 3 (docs/faces.md).
-pub const MODEL_VERSION: u32 = 4;
+/// Version 4 added baked ambient occlusion and per-trait shape spreads to version 3; version 5
+/// widened the identity traits with soft-clipped tails and put a margin around the aligned
+/// face ([`CROP_SCALE`]) (docs/faces.md).
+pub const MODEL_VERSION: u32 = 5;
 /// The version whose random draws (shape bases, albedo fields, identity coefficients,
 /// backgrounds) the model uses: version 4 changed how faces are built from the same draws, so
 /// identity 17 keeps its coefficients and differences between versions are the model's alone.
@@ -69,6 +71,20 @@ pub const TEMPLATE_112: [[f32; 2]; 5] = [
     [41.5493, 92.3655],
     [70.7299, 92.2041],
 ];
+
+/// How large the aligned face is within its crop, relative to the tight 112x112 template: the
+/// template is shrunk about the crop's centre by this factor, leaving room for a head turned
+/// 35-45 degrees (at 1.0 its cheek and jaw left the frame and dlib's frontal detector found
+/// 0.82 of the faces at `--max-yaw 45`; at 0.85, 0.90). Renders ([`camera::Placement::fit`])
+/// and aligned photos ([`align::align`]) share it, so synthetic and real crops match.
+pub const CROP_SCALE: f32 = 0.85;
+
+/// The five-point template for a crop of `size` pixels: [`TEMPLATE_112`] shrunk by
+/// [`CROP_SCALE`] about the point (56, 56), then scaled by `size / 112`.
+pub fn template(size: usize) -> [[f32; 2]; 5] {
+    let k = size as f32 / 112.0;
+    TEMPLATE_112.map(|t| t.map(|v| (56.0 + (v - 56.0) * CROP_SCALE) * k))
+}
 
 /// Errors of the face model, renderer and CLI.
 #[derive(Debug, thiserror::Error)]

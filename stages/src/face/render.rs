@@ -513,7 +513,6 @@ mod tests {
             }
         }
     }
-    use crate::face::TEMPLATE_112;
 
     #[test]
     fn posed_mesh_matches_what_render_draws() {
@@ -597,13 +596,14 @@ mod tests {
         let out = batch(&lats, 112);
         let dist =
             |l: &[f32; 2], t: &[f32; 2]| ((l[0] - t[0]).powi(2) + (l[1] - t[1]).powi(2)).sqrt();
-        for (l, t) in out[ids as usize].landmarks.iter().zip(TEMPLATE_112) {
+        let tpl = crate::face::template(112);
+        for (l, t) in out[ids as usize].landmarks.iter().zip(tpl) {
             assert!(
                 dist(l, &t) < 1.0,
                 "mean face: landmark {l:?} is off the template {t:?}"
             );
         }
-        for (k, t) in TEMPLATE_112.iter().enumerate() {
+        for (k, t) in tpl.iter().enumerate() {
             let faces = &out[..ids as usize];
             let mean_dist =
                 faces.iter().map(|f| dist(&f.landmarks[k], t)).sum::<f32>() / ids as f32;

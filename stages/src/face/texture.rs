@@ -338,7 +338,7 @@ pub struct Look {
 
 impl Look {
     pub fn from_coeffs(c: &[f32], traits: &Traits) -> Look {
-        let g = |i: usize| c.get(i).copied().unwrap_or(0.0) * super::traits::gain(i);
+        let g = |i: usize| super::traits::albedo_trait(c.get(i).copied().unwrap_or(0.0), i);
         let old = (2.0 * traits.age - 1.0).max(0.0);
         let tone = (0.42 + 0.26 * g(0)).clamp(0.0, 1.0);
         let mut skin = palette(&SKIN, tone);

@@ -55,7 +55,9 @@ pub struct LoadImages;
 impl TypedStage for LoadImages {
     type Params = LoadImagesParams;
     const KIND: &'static str = "load_images";
-    const VERSION: u32 = 1;
+    /// 2: landmark alignment puts faces on the template with the face model's margin
+    /// (`face::CROP_SCALE`), as renders are.
+    const VERSION: u32 = 2;
     const ABOUT: &'static str = "read a real image folder (root/<identity>/<file>) into a dataset";
     const INPUTS: &'static [PortSpec] = &[];
     const OUTPUT: &'static str = DATASET;
@@ -521,7 +523,7 @@ mod tests {
         assert_eq!(lm.len(), d.len() * 10);
         // Non-uniform scaling cannot be matched exactly by a similarity; the fit is centred.
         let mean_x: f32 = (0..5).map(|i| lm[2 * i]).sum::<f32>() / 5.0;
-        let want_x: f32 = TEMPLATE_112.iter().map(|p| p[0] * 0.5).sum::<f32>() / 5.0;
+        let want_x: f32 = crate::face::template(56).iter().map(|p| p[0]).sum::<f32>() / 5.0;
         assert!((mean_x - want_x).abs() < 1e-2, "{mean_x} vs {want_x}");
         // Missing landmarks for carol: an error naming the image.
         let t2 = params(
