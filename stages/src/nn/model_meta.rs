@@ -6,13 +6,15 @@ use std::collections::HashMap;
 
 use super::backbone::{Arch, BackboneConfig};
 
-/// Version of this metadata's keys and wording.
-pub const META_FORMAT: &str = "1";
+/// Version of this metadata's keys and wording (2: the preprocessing names the crop margin of
+/// face model version 5).
+pub const META_FORMAT: &str = "2";
 
 /// How pixels become network input (`crate::nn::input`).
 pub const PREPROCESSING: &str = "RGB pixels in 0..255 as float32, NCHW; each value \
-    normalised as (x - 127.5) / 128; faces aligned to the five-point 112x112 template scaled \
-    to the input side; other sizes bilinearly resized (pixel centres aligned)";
+    normalised as (x - 127.5) / 128; faces aligned to the five-point 112x112 template shrunk by \
+    0.85 about the point (56, 56) (face::template, face model version 5 on) and scaled to the \
+    input side; other sizes bilinearly resized (pixel centres aligned)";
 
 /// What the network returns and how verification uses it (`crate::verify`).
 pub const OUTPUT: &str = "embedding [N, D], not normalised; verification adds the \
