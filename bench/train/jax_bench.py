@@ -2,6 +2,7 @@
 stages/examples/train_bench.rs (IR-ResNet [1,1,1,1] x [16,32,64,128], 128-d, 64x64 input,
 CosFace s=30 m=0.4 over 1000 classes, SGD momentum 0.9 + weight decay 5e-4), in plain JAX
 on the CPU, jit-compiled. Prints images/s of full steps and of the forward pass alone."""
+import resource
 import sys
 import time
 
@@ -117,6 +118,8 @@ def main():
     print(f"jax {jax.__version__} devices={jax.devices()}")
     print(f"jax_forward_img_s={STEPS * BATCH / t_fwd:.1f}")
     print(f"jax_train_img_s={STEPS * BATCH / t:.1f}")
+    # peak resident set of this process (ru_maxrss is in KiB on Linux)
+    print(f"jax_peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
 if __name__ == "__main__":
