@@ -147,7 +147,8 @@ impl TypedStage for Train {
     const KIND: &'static str = "train";
     /// 2: domain-mixup partners are drawn anew per batch (1 paired each synthetic image with
     /// the same real image for the whole run). 3: model.safetensors carries metadata
-    /// (architecture, preprocessing). 4: the metadata's preprocessing names the crop margin (`nn::model_meta::META_FORMAT` 2).
+    /// (architecture, preprocessing). 4: the metadata's preprocessing names the crop margin
+    /// (`nn::model_meta::META_FORMAT` 2).
     const VERSION: u32 = 4;
     const ABOUT: &'static str =
         "train a face-embedding backbone (IR-ResNet / MobileFaceNet) with CosFace or ArcFace";

@@ -79,6 +79,9 @@ mod tests {
         let m = metadata(&cfg);
         assert_eq!(m["synface.arch"], "iresnet");
         assert!(m["synface.preprocessing"].contains("(x - 127.5) / 128"));
+        // the text spells out the crop margin: it must follow face::CROP_SCALE
+        let margin = format!("shrunk by {} about", crate::face::CROP_SCALE);
+        assert!(m["synface.preprocessing"].contains(&margin), "{margin}");
         assert_eq!(m["synface.input"], "images [N, 3, 32, 32]");
         let back: BackboneConfig = serde_json::from_str(&m["synface.config"]).unwrap();
         assert_eq!(back, cfg);
