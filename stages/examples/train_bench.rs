@@ -100,17 +100,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("candle_forward_img_s={:.1}", n / t_fwd);
     println!("candle_train_img_s={:.1}", n / total);
-    if let Some(mb) = peak_rss_mb() {
-        println!("candle_peak_rss_mb={mb:.1}");
+    // peak resident set: bench/train/run.sh compares it with JAX's at two batch sizes
+    if let Some(bytes) = synface_stages::memory::peak_rss_bytes() {
+        println!(
+            "candle_peak_rss_mb={:.1}",
+            bytes as f64 / (1u64 << 20) as f64
+        );
     }
     Ok(())
-}
-
-/// The process's peak resident set (Linux `VmHWM`), in MiB; `bench/train/run.sh` compares it
-/// with JAX's at two batch sizes.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }

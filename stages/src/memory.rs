@@ -11,8 +11,19 @@ use synface_engine::StageError;
 
 /// Bytes of memory available to new allocations, if the OS tells.
 pub fn available_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    proc_bytes("/proc/meminfo", "MemAvailable:")
+}
+
+/// This process's peak resident set in bytes (Linux `VmHWM`), if the OS tells; the training
+/// benchmark (`stages/examples/train_bench.rs`) reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_bytes("/proc/self/status", "VmHWM:")
+}
+
+/// The `key: N kB` line of a Linux `/proc` file, in bytes.
+fn proc_bytes(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
 }
@@ -87,5 +98,14 @@ mod tests {
         assert!(v.is_err());
         assert_eq!(image_bytes(2, 10), Some(600));
         assert_eq!(image_bytes(usize::MAX, 1 << 20), None);
+    }
+
+    #[test]
+    fn proc_readers_parse_linux_kib_lines() {
+        if cfg!(target_os = "linux") {
+            assert!(available_bytes().is_some_and(|b| b > 0));
+            assert!(peak_rss_bytes().is_some_and(|b| b > 0));
+        }
+        assert_eq!(proc_bytes("/nonexistent/synface", "VmHWM:"), None);
     }
 }

@@ -5,8 +5,7 @@
 //! [`BackboneConfig`], read by [`crate::nn::Embedder`]), `curve.csv`
 //! (`step,epoch,lr,loss,train_acc`) and `metrics.json`. The loop lives in [`crate::nn::trainer`].
 
-use synface_engine::estimate::first_facts;
-use synface_engine::estimate::Estimate;
+use synface_engine::estimate::{first_facts, Estimate};
 use synface_engine::{
     Artifact, Device, Facts, ParamIssue, ParamRule, ParamsSchema, PortSpec, Resources, RunCtx,
     StageError, TypedStage,
