@@ -1,7 +1,9 @@
 """Reference for bench/train/run.sh: the same network and training step as
 stages/examples/train_bench.rs (IR-ResNet [1,1,1,1] x [16,32,64,128], 128-d, 64x64 input,
-CosFace s=30 m=0.4 over 1000 classes, SGD momentum 0.9 + weight decay 5e-4), in plain JAX
-on the CPU, jit-compiled. Prints images/s of full steps and of the forward pass alone."""
+or LResNet50E-IR [3,4,14,3] x [64,128,256,512], 512-d; CosFace s=30 m=0.4 over 1000 classes,
+SGD momentum 0.9 + weight decay 5e-4), in plain JAX on the CPU, jit-compiled. Prints
+images/s of full steps and of the forward pass alone.
+Usage: jax_bench.py [steps] [batch] [size] [small|lresnet50]"""
 import resource
 import sys
 import time
@@ -12,8 +14,14 @@ import jax.numpy as jnp
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 SIZE = int(sys.argv[3]) if len(sys.argv) > 3 else 64
-WIDTHS = [16, 32, 64, 128]
-EMB, CLASSES = 128, 1000
+NET = sys.argv[4] if len(sys.argv) > 4 else "small"
+if NET == "small":
+    DEPTHS, WIDTHS, EMB = [1, 1, 1, 1], [16, 32, 64, 128], 128
+elif NET == "lresnet50":
+    DEPTHS, WIDTHS, EMB = [3, 4, 14, 3], [64, 128, 256, 512], 512
+else:
+    sys.exit(f"unknown net {NET!r} (small, lresnet50)")
+CLASSES = 1000
 
 
 def conv_init(key, cout, cin, k):
@@ -25,16 +33,19 @@ def bn_init(c):
 
 
 def init(key):
-    keys = iter(jax.random.split(key, 64))
+    keys = iter(jax.random.split(key, 256))
     p = {"stem": conv_init(next(keys), WIDTHS[0], 3, 3), "stem_bn": bn_init(WIDTHS[0]),
          "stem_a": jnp.full(WIDTHS[0], 0.25), "blocks": []}
     cin = WIDTHS[0]
-    for w in WIDTHS:
-        p["blocks"].append({
-            "bn1": bn_init(cin), "c1": conv_init(next(keys), w, cin, 3), "bn2": bn_init(w),
-            "a": jnp.full(w, 0.25), "c2": conv_init(next(keys), w, w, 3), "bn3": bn_init(w),
-            "sc": conv_init(next(keys), w, cin, 1), "sc_bn": bn_init(w)})
-        cin = w
+    for depth, w in zip(DEPTHS, WIDTHS):
+        for j in range(depth):
+            # the first block of a stage halves the resolution and has a projection shortcut
+            b = {"bn1": bn_init(cin), "c1": conv_init(next(keys), w, cin, 3), "bn2": bn_init(w),
+                 "a": jnp.full(w, 0.25), "c2": conv_init(next(keys), w, w, 3), "bn3": bn_init(w)}
+            if j == 0:
+                b["sc"], b["sc_bn"] = conv_init(next(keys), w, cin, 1), bn_init(w)
+            p["blocks"].append(b)
+            cin = w
     side = SIZE // 16
     p["head_bn"] = bn_init(cin)
     p["fc_w"] = jax.random.normal(next(keys), (cin * side * side, EMB)) * jnp.sqrt(2.0 / (cin * side * side))
@@ -65,11 +76,12 @@ def prelu(x, a):
 def forward(p, x):
     y = prelu(bn(conv(x, p["stem"], 1), p["stem_bn"]), p["stem_a"])
     for b in p["blocks"]:
+        stride = 2 if "sc" in b else 1
         r = bn(y, b["bn1"])
         r = conv(r, b["c1"], 1)
         r = prelu(bn(r, b["bn2"]), b["a"])
-        r = bn(conv(r, b["c2"], 2), b["bn3"])
-        y = r + bn(conv(y, b["sc"], 2), b["sc_bn"])
+        r = bn(conv(r, b["c2"], stride), b["bn3"])
+        y = r + (bn(conv(y, b["sc"], stride), b["sc_bn"]) if "sc" in b else y)
     y = bn(y, p["head_bn"]).reshape(x.shape[0], -1)
     return bn(y @ p["fc_w"] + p["fc_b"], p["feat_bn"])
 

@@ -6,12 +6,14 @@
 # Memory: each side reports its process's peak resident set; both run again at half the batch,
 # and the difference over the images it removes is the memory per image of the batch (the
 # framework's fixed footprint cancels), printed as a ratio.
-#   bench/train/run.sh [steps] [batch] [size]
+# NET lresnet50 runs LResNet50E-IR ([3,4,14,3] x [64,128,256,512], 512-d) on both sides.
+#   bench/train/run.sh [steps] [batch] [size] [small|lresnet50]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${1:-10}
 BATCH=${2:-64}
 SIZE=${3:-64}
+NET=${4:-small}
 VENV=bench/.venv
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import jax" 2>/dev/null; then
     python3 -m venv "$VENV"
@@ -20,10 +22,10 @@ fi
 # Dependencies are built with opt-level 3 in the dev profile (see the root Cargo.toml).
 cargo build -q -p synface-stages --example train_bench
 echo "== candle (synface) =="
-CANDLE=$(target/debug/examples/train_bench "$STEPS" "$BATCH" "$SIZE")
+CANDLE=$(target/debug/examples/train_bench "$STEPS" "$BATCH" "$SIZE" "$NET")
 echo "$CANDLE"
 echo "== jax =="
-JAX=$("$VENV/bin/python" bench/train/jax_bench.py "$STEPS" "$BATCH" "$SIZE")
+JAX=$("$VENV/bin/python" bench/train/jax_bench.py "$STEPS" "$BATCH" "$SIZE" "$NET")
 echo "$JAX"
 get() { echo "$1" | sed -n "s/^$2=//p"; }
 ct=$(get "$CANDLE" candle_train_img_s); jt=$(get "$JAX" jax_train_img_s)
@@ -32,8 +34,8 @@ python3 -c "print(f'train step ratio candle/jax = {$ct/$jt:.3f}  ({$ct} vs {$jt}
 HALF=$(( BATCH / 2 ))
 if [ "$HALF" -ge 1 ]; then
     echo "== memory: again at batch $HALF ($STEPS steps each) =="
-    CH=$(target/debug/examples/train_bench "$STEPS" "$HALF" "$SIZE")
-    JH=$("$VENV/bin/python" bench/train/jax_bench.py "$STEPS" "$HALF" "$SIZE")
+    CH=$(target/debug/examples/train_bench "$STEPS" "$HALF" "$SIZE" "$NET")
+    JH=$("$VENV/bin/python" bench/train/jax_bench.py "$STEPS" "$HALF" "$SIZE" "$NET")
     c1=$(get "$CANDLE" candle_peak_rss_mb); c0=$(get "$CH" candle_peak_rss_mb)
     j1=$(get "$JAX" jax_peak_rss_mb); j0=$(get "$JH" jax_peak_rss_mb)
     python3 -c "

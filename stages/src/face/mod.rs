@@ -41,8 +41,9 @@ pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 /// Bump on any change to what a face is: it is part of the latent and render stages' cache keys.
 /// Version 4 added baked ambient occlusion and per-trait shape spreads to version 3; version 5
 /// widened the identity traits with soft-clipped tails and put a margin around the aligned
-/// face ([`CROP_SCALE`]) (docs/faces.md).
-pub const MODEL_VERSION: u32 = 5;
+/// face ([`CROP_SCALE`]); version 6 widened the nose (length, projection, width) further
+/// (docs/faces.md).
+pub const MODEL_VERSION: u32 = 6;
 /// The version whose random draws (shape bases, albedo fields, identity coefficients,
 /// backgrounds) the model uses: version 4 changed how faces are built from the same draws, so
 /// identity 17 keeps its coefficients and differences between versions are the model's alone.

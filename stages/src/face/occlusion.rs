@@ -107,8 +107,9 @@ mod tests {
                 .into_iter()
                 .fold(0.0f32, f32::max);
             let socket = at(model, &ident.ao, 0.15, 0.0);
-            // the darkest point beside the nose (its width varies by identity)
-            let nose_side = (0..8)
+            // the darkest point beside the nose (its width varies by identity: model version
+            // 6's widest noses reach past x = 0.2)
+            let nose_side = (0..12)
                 .map(|k| at(model, &ident.ao, 0.06 + 0.02 * k as f32, -0.3))
                 .fold(1.0f32, f32::min);
             assert!(

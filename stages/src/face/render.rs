@@ -610,9 +610,11 @@ mod tests {
             let centre =
                 [0, 1].map(|c| faces.iter().map(|f| f.landmarks[k][c]).sum::<f32>() / ids as f32);
             // (model version 3's sex and age groups widen the spread: up to 2.4 px at the
-            // mouth corners over these 40 identities; version 2 stayed under 1.7 px)
+            // mouth corners over these 40 identities; version 2 stayed under 1.7 px; version
+            // 6's wider nose lengths move the nose tip (landmark 2) 3.3 px on average)
+            let bound = if k == 2 { 3.5 } else { 3.0 };
             assert!(
-                mean_dist < 3.0,
+                mean_dist < bound,
                 "landmark {k}: mean distance {mean_dist:.2} px"
             );
             assert!(

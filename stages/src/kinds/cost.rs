@@ -62,8 +62,11 @@ pub(crate) fn per_image(inputs: &[(&str, &Facts)], copies: u64) -> Estimate {
 }
 
 /// A backbone's forward operations, parameters and activation floats per image, for an
-/// IR-ResNet-style stack (stem at full side, a stride-2 first block per stage, two 3x3
-/// convolutions per block, a linear head); MobileFaceNet is counted the same way.
+/// IR-ResNet-style stack (`stages/src/nn/iresnet.rs`: a stem at full side, blocks
+/// `BN-conv-BN/PReLU-conv(stride)-BN + shortcut` whose first block per stage halves the side in
+/// its second convolution and has a projection shortcut, a linear head); MobileFaceNet is
+/// counted the same way. `activations` counts every float the forward pass writes, which
+/// training keeps for the backward pass (batch norm and PReLU are one op, `nn/bn_act.rs`).
 pub(crate) struct NetCost {
     pub flops: f64,
     pub params: f64,
@@ -71,30 +74,37 @@ pub(crate) struct NetCost {
 }
 
 pub(crate) fn net_cost(depths: &[u64], widths: &[u64], embedding: u64, side: u64) -> NetCost {
-    let conv = |cin: u64, cout: u64, out_side: u64| (9 * cin * cout, out_side * out_side);
     let mut c = NetCost {
         flops: 0.0,
         params: 0.0,
         activations: 0.0,
     };
-    let mut add = |(weights, positions): (u64, u64), channels: u64| {
+    // a k x k convolution cin -> cout writing an out_side^2 map, then its batch norm's map
+    let mut conv = |k: u64, cin: u64, cout: u64, out_side: u64| {
+        let (weights, positions) = (k * k * cin * cout, out_side * out_side);
         c.params += weights as f64;
         c.flops += 2.0 * (weights * positions) as f64;
-        c.activations += (channels * positions) as f64;
+        c.activations += 2.0 * (cout * positions) as f64;
     };
     let first = widths.first().copied().unwrap_or(16);
-    add(conv(3, first, side), first);
+    conv(3, 3, first, side);
     let (mut cin, mut s) = (first, side);
+    let mut maps = 0.0;
     for (&d, &w) in depths.iter().zip(widths) {
         for j in 0..d {
+            let s_in = s;
+            maps += (cin * s_in * s_in) as f64; // bn1
+            conv(3, cin, w, s_in);
             if j == 0 {
                 s = s.div_ceil(2);
+                conv(1, cin, w, s);
             }
-            add(conv(cin, w, s), w);
-            add(conv(w, w, s), w);
+            conv(3, w, w, s);
+            maps += (w * s * s) as f64; // the residual sum
             cin = w;
         }
     }
+    c.activations += maps + (cin * s * s + 2 * embedding) as f64;
     c.params += (cin * s * s * embedding) as f64;
     c.flops += 2.0 * (cin * s * s * embedding) as f64;
     c
@@ -109,15 +119,21 @@ pub(crate) fn train_net(p: &TrainParams, image_size: Option<u64>) -> NetCost {
     net_cost(&p.depths, &p.widths, p.embedding, side)
 }
 
+/// Peak training bytes per activation float of one image: the f32 activation kept for the
+/// backward pass and about as much for gradients and scratch at the backward's peak. Checked
+/// against `bench/train/run.sh`'s measured memory per image of the batch (docs/design.md §12).
+pub(crate) const TRAIN_BYTES_PER_ACTIVATION: f64 = 8.0;
+
 /// `train`: forward plus backward (~3x forward) over every image of every epoch; memory for
-/// weights, gradients and momentum plus a batch of activations kept for the backward pass.
+/// weights, gradients and momentum plus, per image of the batch, the activations kept for the
+/// backward pass and as much again for their gradients ([`TRAIN_BYTES_PER_ACTIVATION`]).
 pub(crate) fn train(p: &TrainParams, inputs: &[(&str, &Facts)]) -> Estimate {
     let net = train_net(p, fact_u64(inputs, "image_size"));
     let images = fact_u64(inputs, "images");
     let epochs = p.epochs as f64;
     let batch = p.batch_size as f64;
     let weights = net.params * 4.0;
-    let mem = 4.0 * weights + batch * net.activations * 4.0 * 3.0;
+    let mem = 4.0 * weights + batch * net.activations * TRAIN_BYTES_PER_ACTIVATION;
     Estimate {
         flops: images.map(|n| 3.0 * net.flops * n as f64 * epochs),
         mem_mb: Some(mib(mem as u64)),

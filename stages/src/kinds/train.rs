@@ -147,8 +147,10 @@ impl TypedStage for Train {
     /// 2: domain-mixup partners are drawn anew per batch (1 paired each synthetic image with
     /// the same real image for the whole run). 3: model.safetensors carries metadata
     /// (architecture, preprocessing). 4: the metadata's preprocessing names the crop margin
-    /// (`nn::model_meta::META_FORMAT` 2).
-    const VERSION: u32 = 4;
+    /// (`nn::model_meta::META_FORMAT` 2). 5: batch norm (+ PReLU) is one fused op with f64
+    /// per-channel sums (`nn/bn_act.rs`) and the weight gradient sums in transposed layout
+    /// (`nn/conv.rs`): the same function, other rounding.
+    const VERSION: u32 = 5;
     const ABOUT: &'static str =
         "train a face-embedding backbone (IR-ResNet / MobileFaceNet) with CosFace or ArcFace";
     const INPUTS: &'static [PortSpec] = &[PortSpec::new("data", TRAINING_DATA)];

@@ -27,11 +27,12 @@ impl Geom {
     }
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+/// The f32 values of a contiguous CPU tensor (the custom ops' inputs).
+pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("im2col/col2im need a contiguous input"),
+        None => candle_core::bail!("synface's CPU ops need contiguous inputs"),
     }
 }
 
@@ -87,6 +88,21 @@ fn mm(
     }
 }
 
+/// `[rows, cols]` row-major -> `[cols, rows]` row-major, in 8 x 8 tiles.
+fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for r0 in (0..rows).step_by(8) {
+        for c0 in (0..cols).step_by(8) {
+            for r in r0..(r0 + 8).min(rows) {
+                for c in c0..(c0 + 8).min(cols) {
+                    out[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Valid output columns `[lo, hi)` for kernel column `kx`: those whose input column
 /// `ox * stride + kx - padding` lies in `[0, w)`.
 fn valid_range(wo: usize, w: usize, g: Geom, kx: usize) -> (usize, usize) {
@@ -119,6 +135,11 @@ fn im2col(img: &[f32], (c, h, w): (usize, usize, usize), g: Geom, cols: &mut [f3
                     let src = &img[(ci * h + iy as usize) * w..][..w];
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
+                    if stride == 1 && lo < hi {
+                        let off = lo + kx - padding;
+                        dst[lo..hi].copy_from_slice(&src[off..off + hi - lo]);
+                        continue;
+                    }
                     for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
                         *d = src[ox * stride + kx - padding];
                     }
@@ -144,6 +165,13 @@ fn col2im(cols: &[f32], (c, h, w): (usize, usize, usize), g: Geom, img: &mut [f3
                     }
                     let dst = &mut img[(ci * h + iy as usize) * w..][..w];
                     let src = &row[oy * wo..(oy + 1) * wo];
+                    if stride == 1 && lo < hi {
+                        let off = lo + kx - padding;
+                        for (d, v) in dst[off..off + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                            *d += v;
+                        }
+                        continue;
+                    }
                     for (ox, v) in src.iter().enumerate().take(hi).skip(lo) {
                         dst[ox * stride + kx - padding] += v;
                     }
@@ -222,7 +250,8 @@ impl CustomOp2 for ConvOp {
                 Ok((CpuStorage::F32(dx), Shape::from((bsz, c, h, w))))
             }
             Pass::WeightGrad => {
-                let mut dw = vec![0f32; o * kk];
+                // dW^T [K, O] summed over images in image order, transposed at the end
+                let mut dwt = vec![0f32; kk * o];
                 let images: Vec<usize> = (0..bsz).collect();
                 for block in images.chunks(WGRAD_BLOCK) {
                     let partials: Vec<Vec<f32>> = block
@@ -235,24 +264,21 @@ impl CustomOp2 for ConvOp {
                                 g,
                                 &mut cols,
                             );
-                            // dW_i [O, K] = dy_i [O, L] * cols^T [L, K]
-                            let mut p = vec![0f32; o * kk];
-                            mm(
-                                (o, kk, l),
-                                &mut p,
-                                false,
-                                &b[i * o * l..(i + 1) * o * l],
-                                (l, 1),
-                                &cols,
-                                (1, l),
-                            );
+                            // Both operands have the output position as their contiguous
+                            // axis; gemm packs the transposed one fast only when it is the
+                            // small one, so dy_i is transposed here: dyt [L, O].
+                            let dyt = transpose(&b[i * o * l..(i + 1) * o * l], o, l);
+                            // dW_i^T [K, O] = cols [K, L] * dyt [L, O]
+                            let mut p = vec![0f32; kk * o];
+                            mm((kk, o, l), &mut p, false, &cols, (l, 1), &dyt, (o, 1));
                             p
                         })
                         .collect();
                     for p in &partials {
-                        dw.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+                        dwt.iter_mut().zip(p).for_each(|(d, v)| *d += v);
                     }
                 }
+                let dw = transpose(&dwt, kk, o);
                 Ok((CpuStorage::F32(dw), Shape::from((o, c, g.k, g.k))))
             }
         }
@@ -311,18 +337,7 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    fn close(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::nn::max_abs_diff as close;
 
     #[test]
     fn matches_candle_conv_and_its_gradients() {

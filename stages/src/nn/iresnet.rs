@@ -3,22 +3,23 @@
 //! halves the resolution, and the `BN-Dropout-FC-BN` embedding head.
 
 use candle_core::{Module, ModuleT, Tensor};
-use candle_nn::{BatchNorm, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 use rand_chacha::ChaCha8Rng;
 
 use super::backbone::BackboneConfig;
+use super::bn_act::BnAct;
 use super::layers::{batch_norm, dropout, Conv, ConvBn, PRelu};
 use super::Result;
 
 /// One improved residual block.
 #[derive(Debug, Clone)]
 pub struct IrBlock {
-    bn1: BatchNorm,
+    bn1: BnAct,
     conv1: Conv,
-    bn2: BatchNorm,
-    prelu: PRelu,
+    /// bn2 and the PReLU after it
+    bn2: BnAct,
     conv2: Conv,
-    bn3: BatchNorm,
+    bn3: BnAct,
     shortcut: Option<ConvBn>,
 }
 
@@ -34,12 +35,14 @@ impl IrBlock {
             None
         };
         Ok(IrBlock {
-            bn1: batch_norm(vb.pp("bn1"), cin)?,
+            bn1: BnAct::new(batch_norm(vb.pp("bn1"), cin)?, None)?,
             conv1: Conv::new(vb.pp("conv1"), cin, cout, 3, 1, 1)?,
-            bn2: batch_norm(vb.pp("bn2"), cout)?,
-            prelu: PRelu::new(vb.pp("prelu"), cout)?,
+            bn2: BnAct::new(
+                batch_norm(vb.pp("bn2"), cout)?,
+                Some(PRelu::new(vb.pp("prelu"), cout)?),
+            )?,
             conv2: Conv::new(vb.pp("conv2"), cout, cout, 3, stride, 1)?,
-            bn3: batch_norm(vb.pp("bn3"), cout)?,
+            bn3: BnAct::new(batch_norm(vb.pp("bn3"), cout)?, None)?,
             shortcut,
         })
     }
@@ -49,7 +52,7 @@ impl ModuleT for IrBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let y = self.bn1.forward_t(x, train)?;
         let y = self.conv1.forward(&y)?;
-        let y = self.prelu.forward(&self.bn2.forward_t(&y, train)?)?;
+        let y = self.bn2.forward_t(&y, train)?;
         let y = self.bn3.forward_t(&self.conv2.forward(&y)?, train)?;
         let s = match &self.shortcut {
             Some(sc) => sc.forward_t(x, train)?,
@@ -62,18 +65,18 @@ impl ModuleT for IrBlock {
 /// The embedding head shared by both backbones: `BN - Dropout - flatten - FC - BN`.
 #[derive(Debug, Clone)]
 pub struct EmbeddingHead {
-    bn: BatchNorm,
+    bn: BnAct,
     fc: Linear,
-    features: BatchNorm,
+    features: BnAct,
     dropout: f64,
 }
 
 impl EmbeddingHead {
     pub fn new(vb: VarBuilder, channels: usize, side: usize, cfg: &BackboneConfig) -> Result<Self> {
         Ok(EmbeddingHead {
-            bn: batch_norm(vb.pp("bn"), channels)?,
+            bn: BnAct::new(batch_norm(vb.pp("bn"), channels)?, None)?,
             fc: candle_nn::linear(channels * side * side, cfg.embedding, vb.pp("fc"))?,
-            features: batch_norm(vb.pp("features"), cfg.embedding)?,
+            features: BnAct::new(batch_norm(vb.pp("features"), cfg.embedding)?, None)?,
             dropout: cfg.dropout,
         })
     }

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use safetensors::tensor::{Dtype, TensorView};
 
+use super::bn_act::BnAct;
 use super::{NnError, Result};
 
 /// A bias-free 2-D convolution (weights `[out, in/groups, k, k]` under `weight`).
@@ -65,13 +66,17 @@ impl Module for Conv {
     }
 }
 
-/// Batch norm (eps 1e-5, momentum 0.1) with running statistics stored in the var map.
+/// Batch norm's epsilon and running-statistics momentum.
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// Batch norm ([`BN_EPS`], [`BN_MOMENTUM`]) with running statistics stored in the var map.
 pub fn batch_norm(vb: VarBuilder, c: usize) -> Result<BatchNorm> {
     let cfg = BatchNormConfig {
-        eps: 1e-5,
+        eps: BN_EPS,
         remove_mean: true,
         affine: true,
-        momentum: 0.1,
+        momentum: BN_MOMENTUM,
     };
     Ok(candle_nn::batch_norm(c, cfg, vb)?)
 }
@@ -86,6 +91,10 @@ impl PRelu {
     pub fn new(vb: VarBuilder, c: usize) -> Result<Self> {
         let weight = vb.get_with_hints(c, "weight", candle_nn::Init::Const(0.25))?;
         Ok(PRelu { weight })
+    }
+    /// The per-channel slopes.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
     }
 }
 
@@ -102,8 +111,7 @@ impl Module for PRelu {
 #[derive(Debug, Clone)]
 pub struct ConvBn {
     conv: Conv,
-    bn: BatchNorm,
-    act: Option<PRelu>,
+    bn: BnAct,
 }
 
 impl ConvBn {
@@ -113,37 +121,27 @@ impl ConvBn {
         (cin, cout, k, stride, groups): (usize, usize, usize, usize, usize),
         act: bool,
     ) -> Result<Self> {
-        Ok(ConvBn {
-            conv: Conv::new(vb.pp("conv"), cin, cout, k, stride, groups)?,
-            bn: batch_norm(vb.pp("bn"), cout)?,
-            act: if act {
-                Some(PRelu::new(vb.pp("prelu"), cout)?)
-            } else {
-                None
-            },
-        })
+        let conv = Conv::new(vb.pp("conv"), cin, cout, k, stride, groups)?;
+        Self::with_conv(vb, conv, cout, act)
     }
     /// Replace the convolution (e.g. a "valid" depthwise one).
     pub fn with_conv(vb: VarBuilder, conv: Conv, cout: usize, act: bool) -> Result<Self> {
+        let bn = batch_norm(vb.pp("bn"), cout)?;
+        let act = if act {
+            Some(PRelu::new(vb.pp("prelu"), cout)?)
+        } else {
+            None
+        };
         Ok(ConvBn {
             conv,
-            bn: batch_norm(vb.pp("bn"), cout)?,
-            act: if act {
-                Some(PRelu::new(vb.pp("prelu"), cout)?)
-            } else {
-                None
-            },
+            bn: BnAct::new(bn, act)?,
         })
     }
 }
 
 impl ModuleT for ConvBn {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let y = self.bn.forward_t(&self.conv.forward(x)?, train)?;
-        match &self.act {
-            Some(a) => a.forward(&y),
-            None => Ok(y),
-        }
+        self.bn.forward_t(&self.conv.forward(x)?, train)
     }
 }
 

@@ -1,9 +1,9 @@
 //! candle networks (IR-ResNet, MobileFaceNet), margin heads and training utilities.
 //!
-//! - [`alloc`]: glibc allocator tuning for training processes;
 //! - [`backbone`]: the serde-able [`BackboneConfig`] and the [`Backbone`] it builds;
 //! - [`iresnet`], [`mobilefacenet`]: the two architecture families;
 //! - [`conv`]: im2col + GEMM convolution with a fast CPU backward;
+//! - [`bn_act`]: training-mode batch norm (+ PReLU) fused into one CPU op;
 //! - [`layers`]: shared building blocks (conv, BN, PReLU, dropout, seeded initialisation);
 //! - [`margin`]: CosFace / ArcFace heads with mixed (label, weight) targets;
 //! - [`optim`]: SGD with momentum and weight decay, learning-rate schedules;
@@ -14,6 +14,7 @@
 //! - [`model_meta`]: the metadata `model.safetensors` carries (architecture, preprocessing).
 
 pub mod backbone;
+pub mod bn_act;
 pub mod conv;
 pub mod embedder;
 pub mod holdout;
@@ -78,4 +79,12 @@ pub fn candle_device(d: synface_engine::Device) -> candle_core::Device {
         }
         _ => candle_core::Device::Cpu,
     }
+}
+
+/// The largest absolute difference between two tensors' values (tests of the custom ops).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar())
+        .expect("comparable tensors")
 }
