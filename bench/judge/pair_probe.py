@@ -1,0 +1,40 @@
+"""Mean recogniser distance per pair group (see stages/examples/factor_probe.rs): for each
+folder of OUT holding K_a.png / K_b.png pairs, dlib's distance between a and b, mean +- std,
+the fraction over dlib's threshold 0.6, and how often the HOG detector missed either image.
+Usage: python pair_probe.py OUT
+"""
+import pathlib
+import sys
+
+import dlib
+import face_recognition_models as frm
+import numpy as np
+from PIL import Image
+
+root = pathlib.Path(sys.argv[1])
+detector = dlib.get_frontal_face_detector()
+shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+
+
+def embed(path):
+    img = np.asarray(Image.open(path).convert("RGB"))
+    boxes = detector(img, 1)
+    if boxes:
+        box = max(boxes, key=lambda r: r.area())
+    else:
+        h, w = img.shape[:2]
+        box = dlib.rectangle(int(0.12 * w), int(0.12 * h), int(0.88 * w), int(0.95 * h))
+    return np.array(net.compute_face_descriptor(img, shape(img, box))), bool(boxes)
+
+
+for d in sorted(p for p in root.iterdir() if p.is_dir()):
+    dist, miss = [], 0
+    for a in sorted(d.glob("*_a.png")):
+        ea, fa = embed(a)
+        eb, fb = embed(a.with_name(a.name.replace("_a.png", "_b.png")))
+        dist.append(np.linalg.norm(ea - eb))
+        miss += (not fa) + (not fb)
+    dist = np.array(dist)
+    print(f"{d.name:>16}: {dist.mean():.3f} +- {dist.std():.3f}  over 0.6 {np.mean(dist > 0.6):.2f}"
+          f"  missed {miss}/{2 * len(dist)}")
