@@ -8,28 +8,11 @@ import itertools
 import pathlib
 import sys
 
-import dlib
-import face_recognition_models as frm
 import numpy as np
-from PIL import Image
+
+from dlib_embed import embed
 
 root = pathlib.Path(sys.argv[1])
-detector = dlib.get_frontal_face_detector()
-shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-
-
-def embed(path):
-    img = np.asarray(Image.open(path).convert("RGB"))
-    boxes = detector(img, 1)
-    found = len(boxes) > 0
-    if found:
-        box = max(boxes, key=lambda r: r.area())
-    else:
-        h, w = img.shape[:2]
-        box = dlib.rectangle(int(0.12 * w), int(0.12 * h), int(0.88 * w), int(0.95 * h))
-    return np.array(net.compute_face_descriptor(img, shape(img, box))), found
-
 
 ref = [embed(p)[0] for p in sorted((root / "ref").glob("*.png"))]
 rd = [np.linalg.norm(a - b) for a, b in itertools.combinations(ref, 2)]

@@ -12,9 +12,12 @@
 use std::ops::Range;
 use std::path::Path;
 
-use synface_stages::face::latent::{sample_latent, FaceLatent, Factor, SampleConfig};
+use synface_stages::face::latent::FaceLatent;
 use synface_stages::face::traits::Traits;
-use synface_stages::face::{render_batch, RenderOptions, Style};
+
+mod probe_common;
+
+use probe_common::{args, neutral_people, write};
 
 /// Coefficient groups: name, shape dims taken from B, albedo dims taken from B.
 const GROUPS: [(&str, Range<usize>, Range<usize>); 21] = [
@@ -42,25 +45,12 @@ const GROUPS: [(&str, Range<usize>, Range<usize>); 21] = [
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = Path::new(args.first().map_or("/tmp/factor-probe", String::as_str));
-    let n: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(40);
-    let size: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(150);
-    let cfg = SampleConfig {
-        vary: vec![Factor::Identity],
-        ..SampleConfig::default()
-    };
-    let opts = RenderOptions {
-        size,
-        supersample: 2,
-        style: Style::Synthetic,
-        seed: 0,
-    };
-    let mut people: Vec<FaceLatent> = (0..2 * n).map(|b| sample_latent(b, 0, 0, &cfg)).collect();
+    let (out, n, size) = args("/tmp/factor-probe", 40);
+    let (mut people, opts) = neutral_people(2 * n, size);
     for spec in env_list("FP_SCALE") {
         scale(&mut people, &spec);
     }
-    write_traits(out, &people);
+    write_traits(&out, &people);
     let only = env_list("FP_ONLY");
     for (name, shape, albedo) in GROUPS {
         if !only.is_empty() && !only.iter().any(|o| o == name) {
@@ -122,15 +112,4 @@ fn write_traits(out: &Path, people: &[FaceLatent]) {
 
 fn trait_of(p: &FaceLatent) -> Traits {
     Traits::derive(&p.shape, &p.albedo)
-}
-
-fn write(dir: &Path, lats: &[FaceLatent], opts: &RenderOptions, name: impl Fn(usize) -> String) {
-    std::fs::create_dir_all(dir).expect("create output folder");
-    let faces = render_batch(lats, opts, &|| false, &|_| {}).expect("render");
-    for (i, f) in faces.into_iter().enumerate() {
-        let s = opts.size as u32;
-        let img = image::RgbImage::from_raw(s, s, f.rgb).expect("image size");
-        img.save(dir.join(format!("{}.png", name(i))))
-            .expect("write png");
-    }
 }
