@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use synface_stages::face::latent::{sample_latent, FaceLatent, SampleConfig, IDENTITY_SEED_STRIDE};
 use synface_stages::face::traits::Traits;
 
-use probe_common::{args, neutral_people, write};
+use probe_common::{args, options, write};
 
 fn main() {
     let (out, n, size) = args("/tmp/det-probe", 300);
@@ -30,9 +30,7 @@ fn main() {
         .flat_map(|i| (0..k as u64).map(move |j| (i, j)))
         .map(|(i, j)| sample_latent(seed * IDENTITY_SEED_STRIDE + i, j, seed, &cfg))
         .collect();
-    let (_, mut opts) = neutral_people(0, size);
-    opts.seed = seed;
-    write(&out, &lats, &opts, |i| format!("{i}"));
+    write(&out, &lats, &options(size, seed), |i| format!("{i}"));
     std::fs::write(out.join("coeffs.csv"), table(&lats)).expect("write coeffs.csv");
 }
 

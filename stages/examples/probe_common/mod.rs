@@ -1,6 +1,10 @@
-//! What the recogniser probes (`trait_probe`, `factor_probe`) share: the command line (`OUT [N]
-//! [SIZE]`), the neutral setting they render people in (identity only: frontal, neutral
-//! expression and light, plain background) and writing renders as PNG files.
+//! What the face-model probes (`trait_probe`, `factor_probe`, `det_probe`) share: the command
+//! line (`OUT [N] [SIZE]`), the render options they use, the neutral setting they render people in
+//! (identity only: frontal, neutral expression and light, plain background) and writing renders
+//! as PNG files.
+
+// Each probe compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -22,13 +26,18 @@ pub fn neutral_people(n: u64, size: usize) -> (Vec<FaceLatent>, RenderOptions) {
         vary: vec![Factor::Identity],
         ..SampleConfig::default()
     };
-    let opts = RenderOptions {
+    let people = (0..n).map(|b| sample_latent(b, 0, 0, &cfg)).collect();
+    (people, options(size, 0))
+}
+
+/// The probes' render options: `size` px, 2x supersampling, synthetic style, image seed `seed`.
+pub fn options(size: usize, seed: u64) -> RenderOptions {
+    RenderOptions {
         size,
         supersample: 2,
         style: Style::Synthetic,
-        seed: 0,
-    };
-    ((0..n).map(|b| sample_latent(b, 0, 0, &cfg)).collect(), opts)
+        seed,
+    }
 }
 
 /// Render `lats` into `dir`, image `i` as `name(i).png`.
