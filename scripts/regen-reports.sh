@@ -27,7 +27,7 @@ while (($#)); do
     --cache) cache="${2:?--cache needs a folder}"; shift 2 ;;
     --runs) runs="${2:?--runs needs a folder}"; shift 2 ;;
     --bless) bless=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "unknown option $1 (expected --cache, --runs, --bless)" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
