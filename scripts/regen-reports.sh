@@ -11,8 +11,9 @@
 # NAME: pipelines/NAME.toml; default all eight committed ones, in an order where later runs
 # reuse earlier trainings from the cache (quick about 1 minute, cpu-budget 4.5, cpu-domain 3,
 # cpu-budget-10x 48, -long 45, -30ep 70, cpu-mixup 43 and cpu-mixup-30ep 35 on a 2-core host:
-# about 4.2 hours in all). A killed run resumes where it stopped when the same CACHE and RUNS are given again
-# (the engine's exact resume), so the long ones can span sessions if CACHE and RUNS survive.
+# about 4.2 hours in all). A killed run resumes where it stopped when the same CACHE and RUNS
+# are given again (the engine's exact resume), so the long ones can span sessions if CACHE and
+# RUNS survive.
 # Files in a destination that the new run did not write are listed, never deleted: decide by
 # hand. The numbers quoted in docs/experiments.md and docs/faces.md are not rewritten.
 set -euo pipefail
@@ -27,7 +28,7 @@ while (($#)); do
     --cache) cache="${2:?--cache needs a folder}"; shift 2 ;;
     --runs) runs="${2:?--runs needs a folder}"; shift 2 ;;
     --bless) bless=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "unknown option $1 (expected --cache, --runs, --bless)" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
