@@ -118,6 +118,9 @@ fn plan_inner(
     let axes = sweep::axis_names(&def.sweep);
     let domains = domains(&def.sweep, &axes);
     let expanded = match sweep::expand(&def.sweep) {
+        // With errors already reported (arms that failed to parse), an empty sweep is their
+        // consequence, not a second problem.
+        Ok(s) if s.points.is_empty() && srcs.diags.has_errors() => None,
         Ok(s) if s.points.is_empty() => {
             let loc = def
                 .sweep

@@ -216,7 +216,9 @@ fn sweep_def(e: &Entry, srcs: &mut Sources) -> SweepDef {
             }
         }
     }
-    if !def.product && def.arms.is_empty() {
+    drop_repeats(&mut def, srcs);
+    let arms_given = t.iter().any(|f| f.key == "arm");
+    if !def.product && def.arms.is_empty() && !arms_given {
         let d = srcs.at(&e.key_loc, "`product = false` but the sweep has no arms");
         srcs.push(d.help("add `[[sweep.arm]]` tables, or remove `product = false`"));
     }
@@ -363,11 +365,8 @@ fn axis_def(f: &Entry, srcs: &mut Sources) -> Option<AxisDef> {
             continue;
         }
         let Some(v) = it.to_value() else { continue };
-        if values.iter().any(|(x, _)| *x == v) {
-            let d = srcs.at(&it.loc, format!("axis `{}` lists this value twice", f.key));
-            srcs.push(d.label("duplicate value"));
-            continue;
-        }
+        // Repeats are checked once zip groups are known (`drop_repeats`): a zipped axis may
+        // repeat a value as long as the zipped combinations differ.
         values.push((v, it.loc.clone()));
     }
     if values.is_empty() {
@@ -378,6 +377,58 @@ fn axis_def(f: &Entry, srcs: &mut Sources) -> Option<AxisDef> {
         loc: f.key_loc.clone(),
         values,
     })
+}
+
+/// Report and drop repeated values: a value listed twice by an unzipped axis, or a zip
+/// group's combination of values listed twice (each of its axes may repeat a value alone).
+fn drop_repeats(def: &mut SweepDef, srcs: &mut Sources) {
+    let mut groups: Vec<Vec<usize>> = def.zip.clone();
+    let zipped: Vec<usize> = groups.iter().flatten().copied().collect();
+    groups.extend(
+        (0..def.axes.len())
+            .filter(|i| !zipped.contains(i))
+            .map(|i| vec![i]),
+    );
+    for g in groups {
+        let n = def.axes[g[0]].values.len();
+        let tuple = |j: usize| -> Vec<&toml::Value> {
+            g.iter().map(|&a| &def.axes[a].values[j].0).collect()
+        };
+        let repeats: Vec<usize> = (1..n)
+            .filter(|&j| (0..j).any(|k| tuple(k) == tuple(j)))
+            .collect();
+        for &j in &repeats {
+            let first = &def.axes[g[0]];
+            let d = if g.len() == 1 {
+                let d = srcs.at(
+                    &first.values[j].1,
+                    format!("axis `{}` lists this value twice", first.name),
+                );
+                d.label("duplicate value")
+            } else {
+                let names: Vec<&str> = g.iter().map(|&a| def.axes[a].name.as_str()).collect();
+                let d = srcs.at(
+                    &first.values[j].1,
+                    format!(
+                        "zip group ({}) lists this combination twice",
+                        names.join(", ")
+                    ),
+                );
+                d.label("duplicate combination")
+                    .help("zipped axes may repeat values, but no two positions may give the same combination")
+            };
+            srcs.push(d);
+        }
+        for &a in &g {
+            let vals = std::mem::take(&mut def.axes[a].values);
+            def.axes[a].values = vals
+                .into_iter()
+                .enumerate()
+                .filter(|(j, _)| !repeats.contains(j))
+                .map(|(_, v)| v)
+                .collect();
+        }
+    }
 }
 
 fn zip_group(

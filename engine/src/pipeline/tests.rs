@@ -161,6 +161,75 @@ size = "${size}"
     assert_eq!(sizes, vec![4, 16, 64]);
 }
 
+const ZIP_REPEATS: &str = r#"
+[pipeline]
+name = "z"
+[sweep]
+n = [1, 2, 2]
+size = [4, 4, 8]
+zip = [["n", "size"]]
+[stages.src]
+kind = "toy_source"
+n = "${n}"
+size = "${size}"
+"#;
+
+#[test]
+fn zipped_axes_may_repeat_values_when_combinations_differ() {
+    let p = ok(ZIP_REPEATS);
+    let pairs: Vec<(i64, i64)> = p
+        .instances
+        .iter()
+        .map(|i| {
+            let v = |k: &str| i.params[k].as_integer().unwrap();
+            (v("n"), v("size"))
+        })
+        .collect();
+    assert_eq!(pairs, vec![(1, 4), (2, 4), (2, 8)]);
+}
+
+#[test]
+fn zipped_combination_listed_twice_is_an_error() {
+    let e = err(
+        &ZIP_REPEATS.replace("size = [4, 4, 8]", "size = [4, 8, 8]"),
+        &[],
+    );
+    assert!(
+        e.contains("zip group (n, size) lists this combination twice"),
+        "{e}"
+    );
+    assert!(
+        e.contains("t.toml:5:12"),
+        "points at the repeated position: {e}"
+    );
+    // An unzipped axis still may not repeat a value.
+    let e = err(&ZIP_REPEATS.replace("zip = [[\"n\", \"size\"]]", ""), &[]);
+    assert!(e.contains("axis `n` lists this value twice"), "{e}");
+    assert!(e.contains("axis `size` lists this value twice"), "{e}");
+}
+
+#[test]
+fn broken_arms_are_not_reported_again_as_an_empty_sweep() {
+    let e = err(
+        r#"
+[pipeline]
+name = "a"
+[sweep]
+n = [1]
+product = false
+[[sweep.arm]]
+name = "x"
+[stages.src]
+kind = "toy_source"
+n = "${n}"
+"#,
+        &[],
+    );
+    assert!(e.contains("arm `x` gives no value for axis `n`"), "{e}");
+    assert!(!e.contains("has no arms"), "{e}");
+    assert!(!e.contains("no points"), "{e}");
+}
+
 #[test]
 fn point_ids_stable_when_axis_grows() {
     let small = ok(CHAIN);
