@@ -345,7 +345,7 @@ fn cmd_run(
         sched.jobs = j.max(1);
     }
     let mut cache_dir = cache.dir();
-    match slurm_cmd::options(slurm, file, set, &cache_dir)? {
+    match slurm_cmd::options(slurm, &plan, file, set, &cache_dir)? {
         Some((so, abs_cache)) => {
             sched.slurm = Some(so);
             cache_dir = abs_cache;

@@ -84,6 +84,7 @@ fn secs(v: f64, flag: &str) -> Result<Duration, Failure> {
 /// without `--executor slurm`, a malformed `--time`, missing Slurm commands.
 pub fn options(
     a: &SlurmArgs,
+    plan: &synface_engine::Plan,
     file: &Path,
     set: &[String],
     cache_dir: &Path,
@@ -127,6 +128,11 @@ pub fn options(
             path: abs(file)?,
             source,
             overrides: set.to_vec(),
+            bases: plan
+                .bases
+                .iter()
+                .map(|(p, text)| Ok((abs(p)?, text.clone())))
+                .collect::<Result<_, Failure>>()?,
         },
     };
     Ok(Some((opts, abs(cache_dir)?)))

@@ -74,6 +74,9 @@ pub struct Plan {
     pub seed: u64,
     /// Path of the pipeline file (for messages and the run layout).
     pub source: std::path::PathBuf,
+    /// The files the pipeline extends (`[pipeline] extends`), nearest first, with the text
+    /// planned: a Slurm task file carries them so a worker plans the same.
+    pub bases: Vec<(std::path::PathBuf, String)>,
     pub points: Vec<Point>,
     /// Instances in a topological order (inputs before consumers).
     pub instances: Vec<Instance>,

@@ -1,7 +1,8 @@
 //! The Slurm executor against a real one-machine Slurm cluster (`scripts/slurm-local-cluster.sh`:
 //! munged, slurmctld and slurmd on 127.0.0.1, accounting disabled, two fake GPUs): results
 //! byte-identical to the local executor, resume after `scancel`, a lost node, racing workers on
-//! one key, status without accounting. The cluster tests take one lock (one cluster at a time)
+//! one key, status without accounting, an extending pipeline planned from the bases its task
+//! files carry. The cluster tests take one lock (one cluster at a time)
 //! and skip with a message when not root or Slurm is not installed, unless
 //! `SYNFACE_REQUIRE_SLURM=1` (CI), which makes that a failure.
 
@@ -396,31 +397,12 @@ fn two_workers_on_one_key_commit_one_valid_entry() {
     );
     let reg = synface_engine::testkit::registry();
     let plan = synface_engine::load_plan(&sb.path().join("p.toml"), &[], &reg).expect("plan");
-    let keyer = synface_engine::run::Keyer::new(&sb.cache_dir(), false);
-    let (key, components) = keyer.key(&plan.instances[0], &[]);
-    let tasks = sb.cache_dir().join("slurm/manual/tasks");
-    std::fs::create_dir_all(&tasks).expect("tasks/");
-    let file = synface_engine::slurm::TaskFile {
-        format: 1,
-        run_id: "manual".into(),
-        pipeline: synface_engine::slurm::PipelineSource {
-            path: sb.path().join("p.toml"),
-            source: RACE.into(),
-            overrides: vec![],
-        },
-        plan_key: synface_engine::cache::hex(&plan.instances[0].plan_key),
-        task: synface_engine::scheduler::Task {
-            id: 0,
-            key,
-            components,
-            inputs: vec![],
-        },
-        threads: 1,
-    };
+    let task = write_task(&sb, &plan, RACE, vec![]);
+    let tasks = task.parent().expect("tasks/");
     let workers: Vec<Child> = (0..2)
         .map(|i| {
             let path = tasks.join(format!("a-{i}.json"));
-            std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("task");
+            std::fs::copy(&task, &path).expect("task");
             sb.cmd(&["exec", path.to_str().expect("utf-8")])
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -445,6 +427,112 @@ fn two_workers_on_one_key_commit_one_valid_entry() {
     let run = sb.synface(&["run", "p.toml"]);
     assert_eq!(code(&run), 0, "{}", text(&run));
     assert!(text(&run).contains("ran 0, cached 1"), "{}", text(&run));
+}
+
+/// Write a task file for instance 0 of `plan` (of `sb`'s p.toml, text `source`) that ships
+/// `bases`; its path.
+fn write_task(
+    sb: &Sandbox,
+    plan: &synface_engine::Plan,
+    source: &str,
+    bases: Vec<(PathBuf, String)>,
+) -> PathBuf {
+    let keyer = synface_engine::run::Keyer::new(&sb.cache_dir(), false);
+    let (key, components) = keyer.key(&plan.instances[0], &[]);
+    let tasks = sb.cache_dir().join("slurm/manual/tasks");
+    std::fs::create_dir_all(&tasks).expect("tasks/");
+    let file = synface_engine::slurm::TaskFile {
+        format: 1,
+        run_id: "manual".into(),
+        pipeline: synface_engine::slurm::PipelineSource {
+            path: sb.path().join("p.toml"),
+            source: source.into(),
+            overrides: vec![],
+            bases,
+        },
+        plan_key: synface_engine::cache::hex(&plan.instances[0].plan_key),
+        task: synface_engine::scheduler::Task {
+            id: 0,
+            key,
+            components,
+            inputs: vec![],
+        },
+        threads: 1,
+    };
+    let path = tasks.join("x-0.json");
+    std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("task");
+    path
+}
+
+/// [`write_task`], then `synface exec` on it.
+fn exec_first_instance(
+    sb: &Sandbox,
+    plan: &synface_engine::Plan,
+    source: &str,
+    bases: Vec<(PathBuf, String)>,
+) -> Output {
+    let task = write_task(sb, plan, source, bases);
+    sb.cmd(&["exec", task.to_str().expect("utf-8")])
+        .output()
+        .expect("exec")
+}
+
+#[test]
+fn a_worker_plans_an_extending_pipeline_from_the_bases_its_task_file_ships() {
+    let child = "[pipeline]\nname = \"child\"\nextends = \"base.toml\"\n";
+    let sb = Sandbox::new(child);
+    let base = sb.path().join("base.toml");
+    std::fs::write(&base, RACE).expect("base");
+    assert_eq!(code(&sb.synface(&["cache", "rebuild"])), 0);
+    let reg = synface_engine::testkit::registry();
+    let plan = synface_engine::load_plan(&sb.path().join("p.toml"), &[], &reg).expect("plan");
+    assert_eq!(plan.bases, vec![(base.clone(), RACE.to_string())]);
+    // The base changes on the shared disk after the coordinator planned. A task file without
+    // the copies (as written before `extends` existed) reads the disk, which no longer plans
+    // the submitted instance: an unusable task, exit 2.
+    std::fs::write(&base, RACE.replace("sleep_ms = 300", "sleep_ms = 301")).expect("edit");
+    let out = exec_first_instance(&sb, &plan, child, vec![]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("not in the plan"), "{}", text(&out));
+    // With the copies the worker plans what was submitted and commits it.
+    let out = exec_first_instance(&sb, &plan, child, plan.bases.clone());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(!text(&out).contains("already committed"), "{}", text(&out));
+}
+
+#[test]
+fn an_extending_pipeline_runs_on_slurm_from_the_shipped_base() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let child = "[pipeline]\nname = \"child\"\nextends = \"./sub/../base.toml\"\n\
+                 [stages.src]\nsleep_ms = 0\n";
+    let sb = Sandbox::new(child);
+    std::fs::write(sb.path().join("base.toml"), RACE).expect("base");
+    std::fs::create_dir_all(sb.path().join("sub")).expect("sub/");
+    let out = cluster.run(&sb, &["run", "p.toml"], Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("ran 1, cached 0, failed 0"),
+        "{}",
+        text(&out)
+    );
+    let task = std::fs::read_dir(sb.cache_dir().join("slurm"))
+        .expect("slurm/")
+        .flatten()
+        .map(|run| run.path().join("tasks"))
+        .find(|t| t.is_dir())
+        .expect("a run with tasks");
+    let first = std::fs::read_dir(&task)
+        .expect("tasks")
+        .flatten()
+        .next()
+        .expect("a task");
+    let tf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first.path()).expect("read")).expect("json");
+    let bases = tf["pipeline"]["bases"].as_array().expect("bases").clone();
+    assert_eq!(bases.len(), 1, "{tf}");
+    assert_eq!(bases[0][1], RACE, "the base's text travels with the task");
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! Pipeline files -> validated, expanded [`Plan`]: parsing with positions (`tree`), `--set`
-//! overrides (`overrides`), the file's structure (`model`), `${axis}` templates (`template`),
+//! Pipeline files -> validated, expanded [`Plan`]: parsing with positions (`tree`), the files
+//! a pipeline extends (`extends`), `--set` overrides (`overrides`), the file's structure (`model`), `${axis}` templates (`template`),
 //! registry checks and the stage graph (`validate`), sweep expansion (`sweep`), per-stage
 //! resource overrides (`resources`) and instance building (`build`). Every problem found is reported at once as [`Diagnostics`].
 //!
 //! The file format is documented for users in `docs/pipelines.md`.
 
 mod build;
+mod extends;
 mod model;
 mod overrides;
 mod resources;
@@ -21,6 +22,7 @@ use crate::plan::{Plan, REPLICATE_AXIS};
 use crate::registry::Registry;
 
 pub use build::derive_seed;
+pub use extends::{DiskSources, ShippedSources, SourceLoader};
 pub use resources::is_slurm_time;
 
 /// Read `path` and plan it (see [`plan_from_str`]). The file is read through
@@ -88,8 +90,20 @@ pub fn plan_from_str(
     overrides: &[String],
     reg: &Registry,
 ) -> Result<Plan, Diagnostics> {
+    plan_with_sources(src, path, overrides, reg, &DiskSources)
+}
+
+/// [`plan_from_str`], reading the files the pipeline extends through `loader` (a Slurm
+/// worker passes the texts its task file carries).
+pub fn plan_with_sources(
+    src: &str,
+    path: &Path,
+    overrides: &[String],
+    reg: &Registry,
+    loader: &dyn SourceLoader,
+) -> Result<Plan, Diagnostics> {
     let mut srcs = tree::Sources::new(SourceText::new(path, src), overrides);
-    let plan = plan_inner(src, path, overrides, reg, &mut srcs);
+    let plan = plan_inner(src, path, overrides, reg, loader, &mut srcs);
     let mut diags = srcs.diags;
     diags.sort_dedup();
     match plan {
@@ -110,9 +124,12 @@ fn plan_inner(
     path: &Path,
     overrides: &[String],
     reg: &Registry,
+    loader: &dyn SourceLoader,
     srcs: &mut tree::Sources,
 ) -> Option<Plan> {
-    let mut root = tree::parse_document(src, srcs)?;
+    let root = tree::parse_document(src, 0, srcs)?;
+    let mut bases = Vec::new();
+    let mut root = extends::resolve(root, path, loader, srcs, &mut bases)?;
     overrides::apply(&mut root, overrides, srcs);
     let def = model::interpret(&root, srcs)?;
     let axes = sweep::axis_names(&def.sweep);
@@ -164,6 +181,7 @@ fn plan_inner(
         name: def.name,
         seed: def.seed,
         source: path.to_path_buf(),
+        bases,
         points: sweep.points,
         instances,
     })

@@ -158,9 +158,21 @@ fn header(e: &Entry, srcs: &mut Sources) -> (String, u64) {
             }
             ("seed", _) => seed = get_u64(&f.node, "pipeline seed", srcs).unwrap_or(0),
             ("description", Val::Str(_)) => {}
+            // In a file, `extends` is taken out before this (`extends.rs`); here it came
+            // from `--set`, too late to read another file.
+            ("extends", _) => {
+                let d = srcs.at(
+                    &f.key_loc,
+                    "`extends` can only be given in the pipeline file",
+                );
+                srcs.push(
+                    d.label("not a file's key")
+                        .help("write `extends = \"base.toml\"` under `[pipeline]`"),
+                );
+            }
             (other, _) => {
                 let d = srcs.at(&f.key_loc, format!("unknown key `{other}` in `[pipeline]`"));
-                let help = did_you_mean(other, ["name", "seed", "description"]);
+                let help = did_you_mean(other, ["name", "seed", "description", "extends"]);
                 srcs.push(d.label("unknown key").maybe_help(help));
             }
         }
@@ -217,7 +229,11 @@ fn sweep_def(e: &Entry, srcs: &mut Sources) -> SweepDef {
         }
     }
     drop_repeats(&mut def, srcs);
-    let arms_given = t.iter().any(|f| f.key == "arm");
+    // Arms that were given but failed are reported already (`arm = []`, which an extending
+    // file uses to drop its base's arms, gives none).
+    let arms_given = t
+        .iter()
+        .any(|f| f.key == "arm" && !matches!(&f.node.v, Val::Array(a) if a.is_empty()));
     if !def.product && def.arms.is_empty() && !arms_given {
         let d = srcs.at(&e.key_loc, "`product = false` but the sweep has no arms");
         srcs.push(d.help("add `[[sweep.arm]]` tables, or remove `product = false`"));

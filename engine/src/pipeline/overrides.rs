@@ -15,20 +15,14 @@ pub(crate) fn apply(root: &mut Node, overrides: &[String], srcs: &mut Sources) {
 }
 
 fn apply_one(root: &mut Node, text: &str, offset: usize, srcs: &mut Sources) {
-    let whole = Loc {
-        cli: true,
-        span: offset..offset + text.len(),
-    };
+    let whole = Loc::cli(offset..offset + text.len());
     let Some(eq) = text.find('=') else {
         let d = srcs.at(&whole, format!("invalid override `{text}`"));
         srcs.push(d.label("no `=`").help("write `--set stage.param=value`"));
         return;
     };
     let key_text = &text[..eq];
-    let key_loc = Loc {
-        cli: true,
-        span: offset..offset + eq,
-    };
+    let key_loc = Loc::cli(offset..offset + eq);
     let path: Vec<&str> = key_text.split('.').map(str::trim).collect();
     let (section, name, key) = match path.as_slice() {
         ["pipeline" | "sweep", k] => (path[0], None, *k),

@@ -32,7 +32,9 @@ fn err(src: &str, sets: &[&str]) -> String {
     }
 }
 
-const CHAIN: &str = r#"
+/// A source, a map and a gather over two axes and two replicates (also the base of
+/// `extends.rs`'s tests).
+pub(crate) const CHAIN: &str = r#"
 [pipeline]
 name = "chain"
 seed = 7

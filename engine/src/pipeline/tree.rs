@@ -9,16 +9,36 @@ use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics, SourceText};
 
-/// Where a node came from: the pipeline file or the `--set` arguments (one per line).
+/// Which text a node came from: a pipeline file (0 is the one given, then the files it
+/// extends, in the order read) or the `--set` arguments (one per line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Src {
+    File(usize),
+    Cli,
+}
+
+/// Where a node came from: a text and a byte span in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Loc {
-    pub cli: bool,
+    pub src: Src,
     pub span: Range<usize>,
 }
 
 impl Loc {
+    /// A span of the pipeline file given.
     pub fn file(span: Range<usize>) -> Self {
-        Loc { cli: false, span }
+        Loc {
+            src: Src::File(0),
+            span,
+        }
+    }
+
+    /// A span of the `--set` arguments.
+    pub fn cli(span: Range<usize>) -> Self {
+        Loc {
+            src: Src::Cli,
+            span,
+        }
     }
 }
 
@@ -101,9 +121,10 @@ impl Node {
     }
 }
 
-/// Both sources a diagnostic can point into, and the diagnostics collected so far.
+/// Every text a diagnostic can point into, and the diagnostics collected so far.
 pub(crate) struct Sources {
-    pub file: SourceText,
+    /// The pipeline file given, then each file it extends (see `extends.rs`).
+    pub files: Vec<SourceText>,
     pub cli: SourceText,
     pub diags: Diagnostics,
 }
@@ -112,12 +133,25 @@ impl Sources {
     pub fn new(file: SourceText, overrides: &[String]) -> Self {
         let cli = SourceText::new("<command line>", overrides.join("\n"));
         let diags = Diagnostics::new(file.path.clone());
-        Sources { file, cli, diags }
+        Sources {
+            files: vec![file],
+            cli,
+            diags,
+        }
+    }
+
+    /// Add the text of a file being extended; its index for [`Src::File`].
+    pub fn add_file(&mut self, file: SourceText) -> usize {
+        self.files.push(file);
+        self.files.len() - 1
     }
 
     /// A diagnostic at `loc` (not yet pushed).
     pub fn at(&self, loc: &Loc, message: impl Into<String>) -> Diagnostic {
-        let src = if loc.cli { &self.cli } else { &self.file };
+        let src = match loc.src {
+            Src::File(i) => &self.files[i],
+            Src::Cli => &self.cli,
+        };
         src.error(loc.span.clone(), message)
     }
 
@@ -133,9 +167,10 @@ impl Sources {
     }
 }
 
-/// Parse TOML text into a tree; syntax errors (duplicate keys included) become diagnostics
-/// and yield `None`.
-pub(crate) fn parse_document(text: &str, srcs: &mut Sources) -> Option<Node> {
+/// Parse the TOML text of file `file` (an index of [`Sources::files`]) into a tree; syntax
+/// errors (duplicate keys included) become diagnostics and yield `None`.
+pub(crate) fn parse_document(text: &str, file: usize, srcs: &mut Sources) -> Option<Node> {
+    let src = Src::File(file);
     let (mut doc, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for e in errors {
@@ -146,7 +181,7 @@ pub(crate) fn parse_document(text: &str, srcs: &mut Sources) -> Option<Node> {
                     msg = format!("duplicate key `{key}`");
                 }
             }
-            let d = srcs.at(&Loc::file(span), format!("TOML syntax: {msg}"));
+            let d = srcs.at(&Loc { src, span }, format!("TOML syntax: {msg}"));
             let help = msg
                 .starts_with("duplicate key")
                 .then(|| "a key (or a `[stages.NAME]` table) may appear only once".to_string());
@@ -157,8 +192,8 @@ pub(crate) fn parse_document(text: &str, srcs: &mut Sources) -> Option<Node> {
     doc.get_mut().make_owned();
     let span = doc.span();
     Some(Node {
-        v: Val::Table(convert_table(doc.get_ref(), false, 0, srcs)),
-        loc: Loc::file(span),
+        v: Val::Table(convert_table(doc.get_ref(), src, 0, srcs)),
+        loc: Loc { src, span },
     })
 }
 
@@ -169,16 +204,16 @@ pub(crate) fn parse_override_value(text: &str, offset: usize, srcs: &mut Sources
     match DeValue::parse(text) {
         Ok(mut v) => {
             v.get_mut().make_owned();
-            convert(&v, true, offset, srcs)
+            convert(&v, Src::Cli, offset, srcs)
         }
         Err(_) => Node {
             v: Val::Str(text.to_string()),
-            loc: Loc { cli: true, span },
+            loc: Loc::cli(span),
         },
     }
 }
 
-fn convert_table(t: &DeTable<'_>, cli: bool, offset: usize, srcs: &mut Sources) -> Vec<Entry> {
+fn convert_table(t: &DeTable<'_>, src: Src, offset: usize, srcs: &mut Sources) -> Vec<Entry> {
     let mut out: Vec<Entry> = t
         .iter()
         .map(|(k, v)| {
@@ -186,10 +221,10 @@ fn convert_table(t: &DeTable<'_>, cli: bool, offset: usize, srcs: &mut Sources) 
             Entry {
                 key: k.get_ref().to_string(),
                 key_loc: Loc {
-                    cli,
+                    src,
                     span: ks.start + offset..ks.end + offset,
                 },
-                node: convert(v, cli, offset, srcs),
+                node: convert(v, src, offset, srcs),
             }
         })
         .collect();
@@ -198,10 +233,10 @@ fn convert_table(t: &DeTable<'_>, cli: bool, offset: usize, srcs: &mut Sources) 
     out
 }
 
-fn convert(v: &Spanned<DeValue<'_>>, cli: bool, offset: usize, srcs: &mut Sources) -> Node {
+fn convert(v: &Spanned<DeValue<'_>>, src: Src, offset: usize, srcs: &mut Sources) -> Node {
     let s = v.span();
     let loc = Loc {
-        cli,
+        src,
         span: s.start + offset..s.end + offset,
     };
     let val = match v.get_ref() {
@@ -248,8 +283,8 @@ fn convert(v: &Spanned<DeValue<'_>>, cli: bool, offset: usize, srcs: &mut Source
                 }
             }
         }
-        DeValue::Array(a) => Val::Array(a.iter().map(|x| convert(x, cli, offset, srcs)).collect()),
-        DeValue::Table(t) => Val::Table(convert_table(t, cli, offset, srcs)),
+        DeValue::Array(a) => Val::Array(a.iter().map(|x| convert(x, src, offset, srcs)).collect()),
+        DeValue::Table(t) => Val::Table(convert_table(t, src, offset, srcs)),
     };
     Node { v: val, loc }
 }

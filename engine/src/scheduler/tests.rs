@@ -83,6 +83,7 @@ impl Builder {
             name: "t".into(),
             seed: 1,
             source: "t.toml".into(),
+            bases: vec![],
             points,
             instances: vec![],
         };

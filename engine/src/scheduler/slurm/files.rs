@@ -13,6 +13,10 @@ pub struct PipelineSource {
     pub path: PathBuf,
     pub source: String,
     pub overrides: Vec<String>,
+    /// The files the pipeline extends, by absolute path, with the texts the coordinator
+    /// planned (`Plan::bases`); absent in task files written before `extends` existed.
+    #[serde(default)]
+    pub bases: Vec<(PathBuf, String)>,
 }
 
 /// What one Slurm job (array task) runs.

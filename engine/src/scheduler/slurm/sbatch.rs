@@ -143,6 +143,7 @@ mod tests {
                 path: "p.toml".into(),
                 source: String::new(),
                 overrides: vec![],
+                bases: vec![],
             },
         }
     }

@@ -132,7 +132,21 @@ fn run_task(task_file: &Path, cache_dir: &Path, registry: &Registry) -> (ExecCod
         Err(e) => return (ExecCode::Fault, Some(e.to_string())),
     }
     let p = &tf.pipeline;
-    let plan = match crate::pipeline::plan_from_str(&p.source, &p.path, &p.overrides, registry) {
+    // The bases the coordinator read travel in the task file; one without them (written
+    // before `extends` existed) reads the disk.
+    let shipped = crate::pipeline::ShippedSources(&p.bases);
+    let loader: &dyn crate::pipeline::SourceLoader = if p.bases.is_empty() {
+        &crate::pipeline::DiskSources
+    } else {
+        &shipped
+    };
+    let plan = match crate::pipeline::plan_with_sources(
+        &p.source,
+        &p.path,
+        &p.overrides,
+        registry,
+        loader,
+    ) {
         Ok(plan) => plan,
         Err(d) => {
             return (
