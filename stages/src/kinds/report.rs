@@ -32,6 +32,9 @@ synface_engine::stage_params! {
         sheet_ids: u64 = 8u64,
         /// images per identity (columns) per contact sheet
         sheet_per_id: u64 = 8u64,
+        /// sweep axis whose levels are compared with its first level within every combination
+        /// of the other axes (Welch and paired t over replicates); "" for none
+        contrast: String = "",
     }
 }
 
@@ -63,6 +66,7 @@ impl TypedStage for Report {
             depth_axis: p.depth_axis.clone(),
             max_group_plots: p.max_group_plots as usize,
             mds_points: p.mds_points as usize,
+            contrast: (!p.contrast.is_empty()).then(|| p.contrast.clone()),
         };
         let mut input = ReportInput::default();
         let known = known_points(ctx);

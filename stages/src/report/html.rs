@@ -1,6 +1,7 @@
 //! Assembles `report.md` (links to the plot files beside it) and a self-contained
 //! `report.html` (plots inlined as SVG, contact sheets as base64 PNG data URIs).
 
+use super::contrast::Contrasts;
 use super::plots::Figure;
 use super::provenance::Provenance;
 use super::table::{display_rows, markdown, Group};
@@ -13,6 +14,8 @@ pub struct Document<'a> {
     pub figures: &'a [Figure],
     pub sheets: &'a [Sheet],
     pub runs: &'a [RunResult],
+    /// Contrasts along one axis, when the report was asked for them.
+    pub contrasts: Option<&'a Contrasts>,
     pub provenance: &'a Provenance,
 }
 
@@ -65,6 +68,15 @@ impl Document<'_> {
             md.push_str(&format!(
                 "\n## Against the best group\n\n{COMPARE_NOTE}\n\n"
             ));
+            md.push_str(&format!("| {} |\n", header.join(" | ")));
+            md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+            for r in rows {
+                md.push_str(&format!("| {} |\n", r.join(" | ")));
+            }
+        }
+        if let Some(c) = self.contrasts {
+            let (title, note, header, rows) = contrast_table(c);
+            md.push_str(&format!("\n## {title}\n\n{note}\n\n"));
             md.push_str(&format!("| {} |\n", header.join(" | ")));
             md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
             for r in rows {
@@ -135,6 +147,15 @@ impl Document<'_> {
             ));
             h.push_str(&html_table(&header, &rows));
         }
+        if let Some(c) = self.contrasts {
+            let (title, note, header, rows) = contrast_table(c);
+            h.push_str(&format!(
+                "<h2>{}</h2>\n<p>{}</p>\n",
+                esc(&title),
+                esc(&note)
+            ));
+            h.push_str(&html_table(&header, &rows));
+        }
         if !self.figures.is_empty() {
             h.push_str("<h2>Figures</h2>\n");
             for f in self.figures {
@@ -166,6 +187,74 @@ impl Document<'_> {
 const COMPARE_NOTE: &str = "Each group against the best one: difference of mean accuracies \
     (points), its 95% confidence interval and Welch's t-test over the seed replicates \
     (two-sided, not corrected for multiple comparisons). \"within noise\": p >= 0.05.";
+
+/// The contrast section: title, note, header and rows.
+fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String>>) {
+    let title = format!("Contrasts along `{}`", c.axis);
+    let carried = if c.tied.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} move with it and are shown with it)",
+            c.tied.join(", ")
+        )
+    };
+    let note = format!(
+        "Each level of `{}`{carried} against its first level in sweep order, within each \
+         combination of the other axes: difference of mean accuracies (points) with Welch's \
+         t-test over the replicates, and the paired t-test over replicates matched by seed \
+         (in synface's pipelines the arms of one replicate share their people). Two-sided, not \
+         corrected for multiple comparisons; the verdict uses the paired test when there is one.",
+        c.axis
+    );
+    let header = [
+        "within",
+        "level",
+        "reference",
+        "accuracy %",
+        "reference %",
+        "difference",
+        "95% CI",
+        "Welch p",
+        "paired difference (n)",
+        "paired 95% CI",
+        "paired p",
+        "verdict",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = c.rows.iter().map(contrast_row).collect();
+    (title, note, header, rows)
+}
+
+fn contrast_row(r: &super::contrast::ContrastRow) -> Vec<String> {
+    let pts = |x: f64| format!("{:+.2}", 100.0 * x);
+    let ci = |w: &super::stats::Welch| format!("[{}, {}]", pts(w.ci95.0), pts(w.ci95.1));
+    let p = |w: &super::stats::Welch| format!("{:.3}", w.p);
+    let dash = || "-".to_string();
+    let test = r.paired.as_ref().map(|(_, w)| w).or(r.welch.as_ref());
+    let verdict = match test {
+        Some(w) if w.p < 0.05 => "different (p < 0.05)",
+        Some(_) => "within noise",
+        None => "too few replicates",
+    };
+    vec![
+        r.stratum.clone(),
+        r.level.clone(),
+        r.reference.clone(),
+        format!("{:.2} (n = {})", 100.0 * r.mean, r.n),
+        format!("{:.2} (n = {})", 100.0 * r.reference_mean, r.reference_n),
+        pts(r.mean - r.reference_mean),
+        r.welch.as_ref().map_or_else(dash, ci),
+        r.welch.as_ref().map_or_else(dash, p),
+        r.paired
+            .as_ref()
+            .map_or_else(dash, |(n, w)| format!("{} ({n})", pts(w.diff))),
+        r.paired.as_ref().map_or_else(dash, |(_, w)| ci(w)),
+        r.paired.as_ref().map_or_else(dash, |(_, w)| p(w)),
+        verdict.to_string(),
+    ]
+}
 
 fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
     let mut h = String::from("<table>\n<tr>");
@@ -224,6 +313,41 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64(&[0xff, 0xfe]), "//4=");
+    }
+
+    #[test]
+    fn contrast_rows_take_their_verdict_from_the_paired_test() {
+        let w = |p: f64| super::super::stats::Welch {
+            diff: -0.03,
+            t: -4.0,
+            df: 2.0,
+            p,
+            ci95: (-0.05, -0.01),
+        };
+        let mut r = super::super::contrast::ContrastRow {
+            stratum: "test=pose".into(),
+            level: "mixup=identity".into(),
+            reference: "mixup=none".into(),
+            mean: 0.90,
+            reference_mean: 0.93,
+            n: 3,
+            reference_n: 3,
+            welch: Some(w(0.2)),
+            paired: Some((3, w(0.01))),
+        };
+        let row = contrast_row(&r);
+        assert_eq!(row[5], "-3.00");
+        assert_eq!(row[8], "-3.00 (3)");
+        assert_eq!(row[11], "different (p < 0.05)");
+        r.paired = None;
+        assert_eq!(
+            contrast_row(&r)[11],
+            "within noise",
+            "Welch when nothing pairs"
+        );
+        r.welch = None;
+        assert_eq!(contrast_row(&r)[11], "too few replicates");
+        assert_eq!(contrast_row(&r)[10], "-");
     }
 
     #[test]

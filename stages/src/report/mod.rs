@@ -4,12 +4,14 @@
 //! The `report` stage kind (`kinds/report.rs`) only decodes its gathered artifacts into the
 //! plain types below ([`inputs`]); everything here is pure, deterministic and testable:
 //! [`table`] groups runs over seed replicates, [`compare`] tests the best group against the
-//! others ([`stats`]: Welch's t-test), [`figures`] picks the figures ([`curves`]: smoothing
+//! others ([`stats`]: Welch's t-test), [`contrast`] compares the levels of one axis within
+//! each combination of the others (Welch and paired t), [`figures`] picks the figures ([`curves`]: smoothing
 //! and bands) and [`plots`] draws them with plotters, [`mds`] embeds embeddings in 2-D,
 //! [`sheet`] builds contact sheets, [`provenance`] says where the numbers come from,
 //! [`html`] assembles the documents.
 
 pub mod compare;
+pub mod contrast;
 pub mod curves;
 pub mod decode;
 pub mod figures;
@@ -43,6 +45,8 @@ pub enum ReportError {
     Image(String),
     #[error("nothing to report: no verification results were gathered")]
     Empty,
+    #[error("contrast: {0}")]
+    Contrast(String),
 }
 
 /// Verification metrics of one run (accuracies as fractions).
@@ -127,6 +131,8 @@ pub struct Options {
     pub max_group_plots: usize,
     /// At most this many embeddings per MDS map.
     pub mds_points: usize,
+    /// Sweep axis whose levels are compared within each combination of the other axes.
+    pub contrast: Option<String>,
 }
 
 impl Default for Options {
@@ -137,6 +143,7 @@ impl Default for Options {
             depth_axis: "per_id".into(),
             max_group_plots: 12,
             mds_points: 1000,
+            contrast: None,
         }
     }
 }
@@ -164,6 +171,12 @@ pub fn build(opts: &Options, input: &ReportInput) -> Result<Vec<OutFile>, Report
         return Err(ReportError::Empty);
     }
     let groups = table::group_runs(&input.runs);
+    let contrasts = match &opts.contrast {
+        Some(axis) => {
+            Some(contrast::contrasts(axis, &groups, &input.runs).map_err(ReportError::Contrast)?)
+        }
+        None => None,
+    };
     let figures = figures::all_figures(opts, input, &groups)?;
     let mut files = Vec::new();
     for f in &figures {
@@ -196,6 +209,7 @@ pub fn build(opts: &Options, input: &ReportInput) -> Result<Vec<OutFile>, Report
         figures: &figures,
         sheets: &input.sheets,
         runs: &input.runs,
+        contrasts: contrasts.as_ref(),
         provenance: &input.provenance,
     };
     files.push(OutFile {

@@ -1,6 +1,7 @@
 //! Significance of a difference between two groups of replicate accuracies: Welch's
 //! unequal-variance t-test (Welch–Satterthwaite degrees of freedom), its two-sided p-value and
-//! the 95% confidence interval of the difference of means. The Student t distribution is
+//! the 95% confidence interval of the difference of means; and the paired t-test, for
+//! replicates matched across the two groups (same seed, same people). The Student t distribution is
 //! computed from the regularised incomplete beta function (continued fraction, as in
 //! Numerical Recipes §6.4), so no statistics crate is needed.
 
@@ -49,6 +50,30 @@ impl Welch {
             ci95: (diff - half, diff + half),
         })
     }
+}
+
+/// The paired t-test of `a[i] - b[i]` (the two sides matched by index), in the same form as
+/// [`Welch`] (`df` = pairs - 1).
+pub fn paired(a: &[f64], b: &[f64]) -> Option<Welch> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (m, v) = mean_var(&d);
+    let se = (v / d.len() as f64).sqrt();
+    if se <= 0.0 || !se.is_finite() {
+        return None;
+    }
+    let df = d.len() as f64 - 1.0;
+    let t = m / se;
+    let half = t_quantile(0.975, df) * se;
+    Some(Welch {
+        diff: m,
+        t,
+        df,
+        p: two_sided_p(t, df),
+        ci95: (m - half, m + half),
+    })
 }
 
 /// `P(|T| > |t|)` for Student's t with `df` degrees of freedom.
@@ -170,6 +195,23 @@ mod tests {
         assert!((w.df - 7.864923).abs() < 1e-5, "{w:?}");
         assert!((w.p - 0.000654491).abs() < 1e-8, "{w:?}");
         assert!((w.ci95.0 + 8.124483).abs() < 1e-5 && (w.ci95.1 + 3.275517).abs() < 1e-5);
+    }
+
+    #[test]
+    fn paired_test_matches_a_worked_example() {
+        // scipy.stats.ttest_rel(a, b): t = 3.655631, df = 3, p = 0.035353; differences
+        // [1, 2, 1, 3], 95% CI 1.75 -+ t(0.975; 3) x 0.4787 = (0.226520, 3.273480).
+        let (a, b) = ([5.0, 7.0, 6.0, 9.0], [4.0, 5.0, 5.0, 6.0]);
+        let w = paired(&a, &b).unwrap();
+        assert!((w.diff - 1.75).abs() < 1e-12, "{w:?}");
+        assert!((w.t - 3.655_631).abs() < 1e-5, "{w:?}");
+        assert!((w.p - 0.035_353).abs() < 1e-5, "{w:?}");
+        assert!((w.ci95.0 - 0.226_520).abs() < 1e-5 && (w.ci95.1 - 3.273_480).abs() < 1e-5);
+        assert!(
+            paired(&[1.0, 2.0], &[0.0, 1.0]).is_none(),
+            "no spread of differences"
+        );
+        assert!(paired(&[1.0], &[0.0]).is_none());
     }
 
     #[test]
