@@ -174,6 +174,9 @@ pub struct KeyComponents {
     pub seed: u64,
     /// Port -> hex content digests of the producing instances' output manifests.
     pub inputs: Vec<(String, Vec<String>)>,
+    /// Gather instances: hex digest of the gathered results' stages, point ids and values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gathered: Option<String>,
 }
 
 /// The cache key of `inst` given the content digests of its inputs (port order, one digest per
@@ -197,6 +200,10 @@ pub fn cache_key(
     out.extend_from_slice(&params);
     out.extend_from_slice(&inst.seed.to_le_bytes());
     encode_inputs(&mut out, input_digests);
+    if let Some(g) = &inst.gathered {
+        put_str(&mut out, "gathered");
+        out.extend_from_slice(g);
+    }
     let key = *blake3::hash(&out).as_bytes();
     let comps = KeyComponents {
         schema: SCHEMA_VERSION,
@@ -211,8 +218,41 @@ pub fn cache_key(
             .iter()
             .map(|(p, ds)| (p.clone(), ds.iter().map(hex).collect()))
             .collect(),
+        gathered: inst.gathered.as_ref().map(hex),
     };
     (key, comps)
+}
+
+/// One gathered result as its gather instance is told about it: the producing stage, the
+/// ids of the points it serves and each point's axis values.
+pub struct GatheredMeta<'a> {
+    pub stage: &'a str,
+    pub points: Vec<(&'a str, &'a std::collections::BTreeMap<String, toml::Value>)>,
+}
+
+/// Digest of everything a gather instance is told about its inputs, port by port.
+pub fn gathered_digest(ports: &[(&str, Vec<GatheredMeta<'_>>)]) -> [u8; 32] {
+    let mut out = Vec::new();
+    put_str(&mut out, "synface-gathered");
+    put_len(&mut out, ports.len());
+    for (port, metas) in ports {
+        put_str(&mut out, port);
+        put_len(&mut out, metas.len());
+        for m in metas {
+            put_str(&mut out, m.stage);
+            put_len(&mut out, m.points.len());
+            for (id, values) in &m.points {
+                put_str(&mut out, id);
+                let table: toml::Table =
+                    values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                if encode_value(&toml::Value::Table(table), &mut out).is_err() {
+                    // Axis values are validated scalars; encode their debug text if not.
+                    put_str(&mut out, &format!("{values:?}"));
+                }
+            }
+        }
+    }
+    *blake3::hash(&out).as_bytes()
 }
 
 /// Human-readable reasons why `new` differs from `old` (empty when they are equal).
@@ -239,6 +279,11 @@ pub fn explain(old: &KeyComponents, new: &KeyComponents) -> Vec<String> {
     }
     if old.seed != new.seed {
         out.push(format!("seed {} -> {}", old.seed, new.seed));
+    }
+    if old.gathered != new.gathered {
+        out.push(
+            "the gathered results' points changed (their ids, or axis names or values)".into(),
+        );
     }
     // External inputs (`file:<param>` ports) are explained by `run::Keyer::explain`, which
     // can say which files changed.
@@ -352,7 +397,32 @@ mod tests {
             time_limit: None,
             external: Vec::new(),
             unkeyed: Vec::new(),
+            gathered: None,
         }
+    }
+
+    #[test]
+    fn gathered_points_enter_the_cache_key_and_its_explanation() {
+        let mut a = inst(&[], 1);
+        let (k0, c0) = cache_key(&a, &[]);
+        a.gathered = Some([7; 32]);
+        let (k1, c1) = cache_key(&a, &[]);
+        assert_ne!(k0, k1);
+        a.gathered = Some([8; 32]);
+        let (k2, c2) = cache_key(&a, &[]);
+        assert_ne!(k1, k2);
+        assert_eq!(
+            explain(&c1, &c2),
+            vec![
+                "the gathered results' points changed (their ids, or axis names or values)"
+                    .to_string()
+            ]
+        );
+        assert!(explain(&c0, &c0).is_empty());
+        // Components stored before the field existed read back as "not a gather instance".
+        let json = serde_json::to_string(&c0).unwrap();
+        assert!(!json.contains("gathered"));
+        assert_eq!(serde_json::from_str::<KeyComponents>(&json).unwrap(), c0);
     }
 
     #[test]

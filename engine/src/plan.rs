@@ -49,6 +49,10 @@ pub struct Instance {
     /// Parameters left out of the plan and cache keys (declared `not_in_key`: they change
     /// no output, e.g. `train`'s `checkpoint_every`).
     pub unkeyed: Vec<String>,
+    /// For a gather instance: the digest of what it is told about each result it gathers
+    /// (producing stage, point ids, their axis values; `keys::gathered_digest`). A report
+    /// prints these, so they are part of its cache key; other instances are never told.
+    pub gathered: Option<[u8; 32]>,
 }
 
 impl Instance {

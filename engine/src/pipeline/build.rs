@@ -64,7 +64,11 @@ pub(crate) fn build(
         let st = &bound[si];
         let first_new = b.instances.len();
         let ids = if st.gather {
-            b.gather_instance(st, srcs)
+            let ids = b.gather_instance(st, srcs);
+            for &i in &ids {
+                b.instances[i].gathered = Some(b.gathered_digest(i));
+            }
+            ids
         } else {
             b.point_instances(st, rep_idx, srcs)
         };
@@ -106,6 +110,37 @@ fn report_issue(st: &Bound, issue: &ParamIssue, srcs: &mut Sources) {
 }
 
 impl Builder<'_> {
+    /// What gather instance `i` is told about the results it gathers (see
+    /// [`Instance::gathered`]); its producers are complete, their stages built before it.
+    fn gathered_digest(&self, i: InstanceId) -> [u8; 32] {
+        let value_of = |id: &str| {
+            self.sweep
+                .points
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| &p.values)
+        };
+        let ports: Vec<(&str, Vec<crate::keys::GatheredMeta<'_>>)> = self.instances[i]
+            .inputs
+            .iter()
+            .map(|(port, ids)| {
+                let metas = ids
+                    .iter()
+                    .map(|&j| crate::keys::GatheredMeta {
+                        stage: &self.instances[j].stage,
+                        points: self.instances[j]
+                            .points
+                            .iter()
+                            .filter_map(|id| value_of(id).map(|v| (id.as_str(), v)))
+                            .collect(),
+                    })
+                    .collect();
+                (port.as_str(), metas)
+            })
+            .collect();
+        crate::keys::gathered_digest(&ports)
+    }
+
     /// The output facts of instance `i` (from its inputs' facts) and its plan-time issues:
     /// its own `check` and the check of its inputs' facts.
     fn facts_and_issues(&self, st: &Bound, i: InstanceId) -> (Facts, Vec<ParamIssue>) {
@@ -187,6 +222,7 @@ impl Builder<'_> {
             time_limit: st.resources.time.clone(),
             external: st.stage.external_inputs(&params),
             unkeyed,
+            gathered: None,
             params,
             seed,
             inputs,

@@ -233,6 +233,46 @@ n = "${n}"
 }
 
 #[test]
+fn gather_keys_change_when_only_the_gathered_points_names_change() {
+    // A report prints the gathered results' axis names and values and point ids: a renamed
+    // axis value must not be served a report cached under the old name, even though every
+    // producer's output (and so every input digest) is the same.
+    let sum = |p: &Plan| {
+        p.instances
+            .iter()
+            .find(|i| i.stage == "sum")
+            .unwrap()
+            .gathered
+    };
+    let base = ok(CHAIN);
+    assert!(sum(&base).is_some());
+    assert_eq!(sum(&base), sum(&ok(CHAIN)), "deterministic");
+    let renamed = ok(&CHAIN.replace(
+        "factor = [0.5, 2.0]",
+        "factor = [0.5, 2.0]\nlabel = [\"x\"]",
+    ));
+    assert_ne!(
+        sum(&base),
+        sum(&renamed),
+        "a new (unused) axis renames every point"
+    );
+    // Non-gather instances are not told, so their keys stay put.
+    assert!(base
+        .instances
+        .iter()
+        .filter(|i| i.stage != "sum")
+        .all(|i| i.gathered.is_none()));
+    let keys = |p: &Plan| {
+        p.instances
+            .iter()
+            .filter(|i| i.stage == "map")
+            .map(|i| i.plan_key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&base), keys(&renamed));
+}
+
+#[test]
 fn point_ids_stable_when_axis_grows() {
     let small = ok(CHAIN);
     let big = ok(&CHAIN.replace("n = [1, 2, 3]", "n = [1, 2, 3, 4]"));

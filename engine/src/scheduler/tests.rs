@@ -128,6 +128,7 @@ impl Builder {
             time_limit: None,
             external: Vec::new(),
             unkeyed: Vec::new(),
+            gathered: None,
         });
         self.plan.instances.len() - 1
     }
