@@ -113,13 +113,13 @@ impl Builder<'_> {
     /// What gather instance `i` is told about the results it gathers (see
     /// [`Instance::gathered`]); its producers are complete, their stages built before it.
     fn gathered_digest(&self, i: InstanceId) -> [u8; 32] {
-        let value_of = |id: &str| {
-            self.sweep
-                .points
-                .iter()
-                .find(|p| p.id == id)
-                .map(|p| &p.values)
-        };
+        let values: HashMap<&str, _> = self
+            .sweep
+            .points
+            .iter()
+            .map(|p| (p.id.as_str(), &p.values))
+            .collect();
+        let value_of = |id: &str| values.get(id).copied();
         let ports: Vec<(&str, Vec<crate::keys::GatheredMeta<'_>>)> = self.instances[i]
             .inputs
             .iter()

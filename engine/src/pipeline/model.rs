@@ -407,11 +407,11 @@ fn drop_repeats(def: &mut SweepDef, srcs: &mut Sources) {
     );
     for g in groups {
         let n = def.axes[g[0]].values.len();
-        let tuple = |j: usize| -> Vec<&toml::Value> {
-            g.iter().map(|&a| &def.axes[a].values[j].0).collect()
-        };
+        let tuples: Vec<Vec<&toml::Value>> = (0..n)
+            .map(|j| g.iter().map(|&a| &def.axes[a].values[j].0).collect())
+            .collect();
         let repeats: Vec<usize> = (1..n)
-            .filter(|&j| (0..j).any(|k| tuple(k) == tuple(j)))
+            .filter(|&j| tuples[..j].contains(&tuples[j]))
             .collect();
         for &j in &repeats {
             let first = &def.axes[g[0]];
