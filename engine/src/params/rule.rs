@@ -29,6 +29,9 @@ pub struct ParamRule {
     /// `false`: the value changes no output (e.g. how often to checkpoint), so it is left out
     /// of the plan and cache keys; changing it reuses cached results.
     pub keyed: bool,
+    /// A string naming a (non-replicate) sweep axis of the pipeline, or empty: checked by the
+    /// planner, which knows the axes ([`axis_issues`]).
+    pub sweep_axis: bool,
 }
 
 impl Default for ParamRule {
@@ -45,6 +48,7 @@ impl ParamRule {
         choices: &[],
         shape: None,
         keyed: true,
+        sweep_axis: false,
     };
 
     /// `x >= lo`.
@@ -100,6 +104,14 @@ impl ParamRule {
         }
     }
 
+    /// A string naming a sweep axis of the pipeline (not the replicate axis), or `""`.
+    pub const fn sweep_axis() -> Self {
+        ParamRule {
+            sweep_axis: true,
+            ..ParamRule::NONE
+        }
+    }
+
     /// Leave the value out of the keys: it must not change any output.
     pub const fn not_in_key(self) -> Self {
         ParamRule {
@@ -111,6 +123,9 @@ impl ParamRule {
     /// The allowed range or choices in words (`[8, 1024]`, `>= 1`, `"a" | "b"`); empty when
     /// there is no constraint.
     pub fn describe(&self) -> String {
+        if self.sweep_axis {
+            return "a sweep axis, or \"\"".into();
+        }
         if !self.choices.is_empty() {
             let quoted: Vec<String> = self.choices.iter().map(|c| format!("\"{c}\"")).collect();
             return quoted.join(" | ");
@@ -197,6 +212,33 @@ pub fn rule_issues(specs: &[ParamSpec], params: &ParamTable) -> Vec<ParamIssue> 
         .collect()
 }
 
+/// Every parameter declared [`ParamRule::sweep_axis`] whose value names none of `axes` (the
+/// pipeline's non-replicate sweep axes), with a suggestion.
+pub fn axis_issues(specs: &[ParamSpec], params: &ParamTable, axes: &[&str]) -> Vec<ParamIssue> {
+    specs
+        .iter()
+        .filter(|s| s.rule.sweep_axis)
+        .filter_map(|s| {
+            let v = params.get(s.name)?.as_str()?;
+            if v.is_empty() || axes.contains(&v) {
+                return None;
+            }
+            let listed = if axes.is_empty() {
+                "the pipeline has no sweep axes besides replicates".to_string()
+            } else {
+                format!("its sweep axes: {}", axes.join(", "))
+            };
+            let hint = crate::diag::did_you_mean(v, axes.iter().copied())
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            Some(ParamIssue::new(
+                s.name,
+                format!("`{v}` is not a sweep axis ({listed}){hint}"),
+            ))
+        })
+        .collect()
+}
+
 /// Names of the declared parameters left out of the keys.
 pub fn unkeyed(specs: &[ParamSpec]) -> Vec<String> {
     specs
@@ -209,6 +251,37 @@ pub fn unkeyed(specs: &[ParamSpec]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_axis_parameter_must_name_an_axis_or_be_empty() {
+        let spec = ParamSpec {
+            name: "contrast",
+            doc: "",
+            ty: "String",
+            default: Some("".into()),
+            check: |_| Ok(()),
+            rule: ParamRule::sweep_axis(),
+        };
+        assert_eq!(spec.rule.describe(), "a sweep axis, or \"\"");
+        let with =
+            |v: &str| -> ParamTable { [("contrast".to_string(), v.into())].into_iter().collect() };
+        let axes = ["mixup", "test"];
+        assert!(axis_issues(std::slice::from_ref(&spec), &with(""), &axes).is_empty());
+        assert!(axis_issues(std::slice::from_ref(&spec), &with("test"), &axes).is_empty());
+        let issues = axis_issues(std::slice::from_ref(&spec), &with("mixp"), &axes);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].param, "contrast");
+        assert!(issues[0]
+            .message
+            .contains("`mixp` is not a sweep axis (its sweep axes: mixup, test)"));
+        assert!(
+            issues[0].message.contains("did you mean `mixup`?"),
+            "{}",
+            issues[0].message
+        );
+        let none = axis_issues(std::slice::from_ref(&spec), &with("seed"), &[]);
+        assert!(none[0].message.contains("no sweep axes besides replicates"));
+    }
 
     #[test]
     fn ranges_are_described_and_checked() {

@@ -152,6 +152,18 @@ impl Builder<'_> {
             .collect();
         let facts = st.stage.output_facts(&inst.params, &inputs);
         let mut issues = crate::params::rule::rule_issues(&st.stage.params(), &inst.params);
+        let axes: Vec<&str> = self
+            .sweep
+            .axes
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != REPLICATE_AXIS)
+            .collect();
+        issues.extend(crate::params::rule::axis_issues(
+            &st.stage.params(),
+            &inst.params,
+            &axes,
+        ));
         issues.extend(st.stage.check(&inst.params));
         issues.extend(st.stage.check_inputs(&inst.params, &inputs));
         (facts, issues)

@@ -4,7 +4,7 @@
 //! The report itself is built by [`crate::report`]; this file decodes the gathered artifacts.
 
 use synface_engine::{
-    Artifact, InputArtifact, PortSpec, Resources, RunCtx, StageError, TypedStage,
+    Artifact, InputArtifact, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
 };
 
 use std::collections::BTreeMap;
@@ -34,7 +34,7 @@ synface_engine::stage_params! {
         sheet_per_id: u64 = 8u64,
         /// sweep axis whose levels are compared with its first level within every combination
         /// of the other axes (Welch and paired t over replicates); "" for none
-        contrast: String = "",
+        contrast: String = "" => ParamRule::sweep_axis(),
     }
 }
 
