@@ -68,20 +68,12 @@ impl Document<'_> {
             md.push_str(&format!(
                 "\n## Against the best group\n\n{COMPARE_NOTE}\n\n"
             ));
-            md.push_str(&format!("| {} |\n", header.join(" | ")));
-            md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
-            for r in rows {
-                md.push_str(&format!("| {} |\n", r.join(" | ")));
-            }
+            md.push_str(&md_table(&header, &rows));
         }
         if let Some(c) = self.contrasts {
             let (title, note, header, rows) = contrast_table(c);
             md.push_str(&format!("\n## {title}\n\n{note}\n\n"));
-            md.push_str(&format!("| {} |\n", header.join(" | ")));
-            md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
-            for r in rows {
-                md.push_str(&format!("| {} |\n", r.join(" | ")));
-            }
+            md.push_str(&md_table(&header, &rows));
         }
         if !self.figures.is_empty() {
             md.push_str("\n## Figures\n\n");
@@ -254,6 +246,19 @@ fn contrast_row(r: &super::contrast::ContrastRow) -> Vec<String> {
         r.paired.as_ref().map_or_else(dash, |(_, w)| p(w)),
         verdict.to_string(),
     ]
+}
+
+/// A Markdown table (the twin of [`html_table`]).
+fn md_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut md = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for r in rows {
+        md.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    md
 }
 
 fn html_table(header: &[String], rows: &[Vec<String>]) -> String {

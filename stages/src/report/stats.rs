@@ -39,16 +39,20 @@ impl Welch {
             return None;
         }
         let df = se2 * se2 / (sa * sa / (a.len() as f64 - 1.0) + sb * sb / (b.len() as f64 - 1.0));
-        let diff = ma - mb;
-        let t = diff / se2.sqrt();
-        let half = t_quantile(0.975, df) * se2.sqrt();
-        Some(Welch {
+        Some(Welch::from_estimate(ma - mb, se2.sqrt(), df))
+    }
+
+    /// The t-test of a difference `diff` with standard error `se` on `df` degrees of freedom.
+    fn from_estimate(diff: f64, se: f64, df: f64) -> Welch {
+        let t = diff / se;
+        let half = t_quantile(0.975, df) * se;
+        Welch {
             diff,
             t,
             df,
             p: two_sided_p(t, df),
             ci95: (diff - half, diff + half),
-        })
+        }
     }
 }
 
@@ -64,16 +68,7 @@ pub fn paired(a: &[f64], b: &[f64]) -> Option<Welch> {
     if se <= 0.0 || !se.is_finite() {
         return None;
     }
-    let df = d.len() as f64 - 1.0;
-    let t = m / se;
-    let half = t_quantile(0.975, df) * se;
-    Some(Welch {
-        diff: m,
-        t,
-        df,
-        p: two_sided_p(t, df),
-        ci95: (m - half, m + half),
-    })
+    Some(Welch::from_estimate(m, se, d.len() as f64 - 1.0))
 }
 
 /// `P(|T| > |t|)` for Student's t with `df` degrees of freedom.
