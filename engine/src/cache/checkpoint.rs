@@ -23,16 +23,31 @@ fn io_err(e: io::Error) -> StageError {
 }
 
 /// Replace the checkpoint of `key` with `(step, bytes)` (temporary file in `tmp`, fsync, rename).
+/// A worker computing the same key may commit meanwhile and remove the checkpoint folder
+/// between its creation and the rename ([`super::commit::drop_checkpoint`]): the save then
+/// makes the folder again, a few times at most, and a checkpoint it leaves behind is dropped
+/// by its own stage's commit or by gc.
 fn save_file(dir: &Path, tmp: &Path, key: &Digest, step: u64, bytes: &[u8]) -> io::Result<()> {
     let file = ckpt_file(dir, key);
-    fs::create_dir_all(file.parent().expect("checkpoint file has a parent"))?;
     let mut buf = Vec::with_capacity(HEADER + bytes.len());
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&step.to_le_bytes());
     buf.extend_from_slice(blake3::hash(bytes).as_bytes());
     buf.extend_from_slice(bytes);
-    write_atomic(tmp, &file, &buf)
+    let mut attempt = 0;
+    loop {
+        fs::create_dir_all(file.parent().expect("checkpoint file has a parent"))?;
+        match write_atomic(tmp, &file, &buf) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < SAVE_ATTEMPTS => {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
+
+/// Retries of a checkpoint save whose folder was removed under it (see [`save_file`]).
+const SAVE_ATTEMPTS: usize = 3;
 
 /// The verified checkpoint of `key`; a malformed one or a digest mismatch is ignored.
 fn load_file(dir: &Path, key: &Digest) -> io::Result<Option<(u64, Vec<u8>)>> {

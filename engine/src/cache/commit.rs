@@ -70,10 +70,14 @@ pub(crate) fn write_action(
 
 /// Remove the checkpoint directory of `key` (after its commit); a missing one is fine.
 pub(crate) fn drop_checkpoint(dir: &Path, key: &Digest) -> Result<(), CacheError> {
+    use std::io::ErrorKind::{DirectoryNotEmpty, NotFound};
     let ck = dir.join("checkpoints").join(hex(key));
     match std::fs::remove_dir_all(&ck) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CacheError::io(&ck, e)),
-        _ => Ok(()),
+        // gone already, or refilled by a worker saving a checkpoint of the same key meanwhile
+        // (its own commit, or gc, removes that one): the entry is committed either way
+        Err(e) if e.kind() == NotFound || e.kind() == DirectoryNotEmpty => Ok(()),
+        Err(e) => Err(CacheError::io(&ck, e)),
+        Ok(()) => Ok(()),
     }
 }
 

@@ -131,6 +131,8 @@ mod tests {
         a
     }
 
+    /// Workers computing the same key (a requeued job and its original, say) save checkpoints
+    /// while another commits and drops the checkpoint folder: neither may fail for it.
     #[test]
     fn racing_workers_commit_one_valid_entry_the_coordinator_adopts() {
         let dir = tempfile::tempdir().unwrap();
@@ -141,9 +143,11 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     let w = SharedCache::open(dir.path()).unwrap();
-                    w.checkpoints(key).save(1, b"x").unwrap();
-                    w.commit(&key, "s", "k", serde_json::json!({}), &a, 0.0)
-                        .unwrap();
+                    for step in 0..25 {
+                        w.checkpoints(key).save(step, b"x").unwrap();
+                        w.commit(&key, "s", "k", serde_json::json!({}), &a, 0.0)
+                            .unwrap();
+                    }
                 });
             }
         });
