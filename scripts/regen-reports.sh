@@ -8,10 +8,11 @@
 #
 #   scripts/regen-reports.sh [--cache DIR] [--runs DIR] [--bless] [NAME...]
 #
-# NAME: pipelines/NAME.toml; default all ten committed ones, in an order where later runs
+# NAME: pipelines/NAME.toml; default all eleven committed ones, in an order where later runs
 # reuse earlier trainings from the cache (quick about 1 minute, cpu-budget 4.5, cpu-domain 3,
-# cpu-budget-10x 48, -8seeds 45, -long 45, -30ep 70, cpu-mixup 43, cpu-mixup-30ep 35 and
-# cpu-mixup-shift under 1 after it, on a 2-core host: about 5 hours in all). A killed run resumes where it stopped when the same CACHE and RUNS
+# cpu-budget-10x 48, -8seeds 45, -long 45, -30ep 70, cpu-mixup 43, cpu-mixup-30ep 35,
+# cpu-mixup-shift under 1 after it, cpu-mixup-capacity 30, on a 2-core host: about 5.5 hours
+# in all). A killed run resumes where it stopped when the same CACHE and RUNS
 # are given again (the engine's exact resume), so the long ones can span sessions if CACHE and
 # RUNS survive.
 # Files in a destination that the new run did not write are listed, never deleted: decide by
@@ -34,7 +35,8 @@ while (($#)); do
   esac
 done
 ((${#names[@]})) || names=(quick cpu-budget cpu-domain cpu-budget-10x cpu-budget-10x-8seeds
-  cpu-budget-10x-long cpu-budget-10x-30ep cpu-mixup cpu-mixup-30ep cpu-mixup-shift)
+  cpu-budget-10x-long cpu-budget-10x-30ep cpu-mixup cpu-mixup-30ep cpu-mixup-shift
+  cpu-mixup-capacity)
 for n in "${names[@]}"; do
   [[ -f "pipelines/$n.toml" ]] || { echo "no pipelines/$n.toml (give a name under pipelines/, without .toml)" >&2; exit 2; }
 done
@@ -55,7 +57,8 @@ publish() {
   done
   for p in "$run"/points/*/; do
     [[ -f "$p/verify/scores.csv" ]] || continue
-    # 0003-arm=w150-d8,ids=150,per_id=8,seed=0 -> w150-d8-ids-150-per_id-8-seed-0
+    # 0003-arm=w150-d8,ids=150,per_id=8,seed=0 -> w150-d8-ids-150-per_id-8-seed-0 (a folder
+    # slug over 100 characters ends in ,+N, N pairs left out: engine/src/point_name.rs)
     name="$(basename "$p")"; name="${name#*-}"; name="${name//arm=/}"
     name="${name//,/-}"; name="${name//=/-}"
     cp "$p/verify/scores.csv" "$dest/scores/$name.csv"

@@ -2,12 +2,14 @@
 //! lines) and a folder name (`<id>-margin=arcface,seed=0`, for `runs/<name>/points/` and
 //! exports) derived from a point's arm and axis values. Deterministic, file-system safe
 //! (`[A-Za-z0-9._=,+-]` only, other characters become `_`) and capped at
-//! [`SLUG_MAX`] characters; the id prefix keeps folder names unique.
+//! [`SLUG_MAX`] characters, cut between pairs with a `,+N` tail counting the pairs left out
+//! (never inside a value, unless one pair alone is longer than the cap); the id prefix keeps
+//! folder names unique.
 
 use crate::plan::Point;
 
 /// Longest slug (the part after `<id>-`) of a folder name.
-pub const SLUG_MAX: usize = 64;
+pub const SLUG_MAX: usize = 100;
 
 /// A value as a word: strings bare, everything else canonical (`0.5`, `true`, `3`).
 fn word(v: &toml::Value) -> String {
@@ -45,9 +47,34 @@ impl Point {
 }
 
 fn slug_of(pairs: &[String]) -> String {
-    pairs
-        .join(",")
-        .chars()
+    let safe: Vec<String> = pairs.iter().map(|p| safe_chars(p)).collect();
+    let whole = safe.join(",");
+    if whole.len() <= SLUG_MAX {
+        return whole;
+    }
+    // whole pairs while they fit with the `,+N` tail that counts the rest
+    let mut out = String::new();
+    for (i, p) in safe.iter().enumerate() {
+        let tail = format!(",+{}", safe.len() - i - 1);
+        let sep = usize::from(!out.is_empty());
+        if out.len() + sep + p.len() + tail.len() > SLUG_MAX {
+            if out.is_empty() {
+                // one pair alone is longer than the cap: cut inside it
+                return whole.chars().take(SLUG_MAX).collect();
+            }
+            return format!("{out},+{}", safe.len() - i);
+        }
+        if sep == 1 {
+            out.push(',');
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+/// `s` with every character outside `[A-Za-z0-9._=,+-]` replaced by `_`.
+fn safe_chars(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._=,+-".contains(c) {
                 c
@@ -55,7 +82,6 @@ fn slug_of(pairs: &[String]) -> String {
                 '_'
             }
         })
-        .take(SLUG_MAX)
         .collect()
 }
 
@@ -137,6 +163,32 @@ mod tests {
         assert_eq!(p.slug(), "path=.._.._etc_x_y_");
         let long = point(None, &[("name", "x".repeat(500).into())]);
         assert_eq!(long.slug().len(), SLUG_MAX);
+    }
+
+    #[test]
+    fn long_slugs_are_cut_between_pairs_and_count_what_they_leave_out() {
+        let axes: Vec<(String, toml::Value)> = (0..12)
+            .map(|i| {
+                (
+                    format!("axis{i:02}"),
+                    toml::Value::String("value".repeat(2)),
+                )
+            })
+            .collect();
+        let vals: Vec<(&str, toml::Value)> =
+            axes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let slug = point(None, &vals).slug();
+        assert!(slug.len() <= SLUG_MAX, "{slug}");
+        let (kept, tail) = slug.rsplit_once(",+").expect("a tail");
+        let kept: Vec<&str> = kept.split(',').collect();
+        assert!(
+            kept.iter().all(|p| *p == format!("{}=valuevalue", &p[..6])),
+            "{slug}"
+        );
+        assert_eq!(kept.len() + tail.parse::<usize>().expect("a count"), 12);
+        // a slug that fits is never marked
+        let short = point(None, &vals[..3]).slug();
+        assert!(!short.contains('+'), "{short}");
     }
 
     #[test]
