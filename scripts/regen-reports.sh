@@ -12,9 +12,9 @@
 # reuse earlier trainings from the cache (quick about 1 minute, cpu-budget 4.5, cpu-domain 3,
 # cpu-budget-10x 48, -8seeds 45, -long 45, -30ep 70, cpu-mixup 43, cpu-mixup-30ep 35,
 # cpu-mixup-shift under 1 after it, cpu-mixup-capacity about 32 after cpu-mixup, on a 2-core
-# host: about 5.5 hours in all). A killed run resumes where it stopped when the same CACHE and RUNS
-# are given again (the engine's exact resume), so the long ones can span sessions if CACHE and
-# RUNS survive.
+# host: about 5.5 hours in all). A killed run resumes where it stopped when the same CACHE
+# and RUNS are given again (the engine's exact resume), so the long ones can span sessions if
+# CACHE and RUNS survive.
 # Files in a destination that the new run did not write are listed, never deleted: decide by
 # hand. The numbers quoted in docs/experiments.md and docs/faces.md are not rewritten.
 set -euo pipefail

@@ -151,7 +151,8 @@ impl Builder<'_> {
             .flat_map(|(port, ids)| ids.iter().map(move |&j| (port.as_str(), &self.facts[j])))
             .collect();
         let facts = st.stage.output_facts(&inst.params, &inputs);
-        let mut issues = crate::params::rule::rule_issues(&st.stage.params(), &inst.params);
+        let specs = st.stage.params();
+        let mut issues = crate::params::rule::rule_issues(&specs, &inst.params);
         let axes: Vec<&str> = self
             .sweep
             .axes
@@ -160,7 +161,7 @@ impl Builder<'_> {
             .filter(|a| *a != REPLICATE_AXIS)
             .collect();
         issues.extend(crate::params::rule::axis_issues(
-            &st.stage.params(),
+            &specs,
             &inst.params,
             &axes,
         ));
