@@ -53,6 +53,9 @@ pub struct RenderArgs {
     /// Appearance: synthetic, or photo (the real-photo proxy)
     #[arg(long, default_value = "synthetic")]
     style: String,
+    /// Face model version: 7 (the newest) or 6 (without version 7's skin mottle and eye finish)
+    #[arg(long, value_name = "N", default_value_t = synface_stages::face::MODEL_VERSION)]
+    face_model: u32,
     #[arg(long, value_enum, default_value_t = RenderFormat::Sheet)]
     format: RenderFormat,
     /// Output: a PNG file (sheet) or a directory (imagefolder)
@@ -158,6 +161,7 @@ pub fn cmd_render(a: RenderArgs) -> Result<(), Failure> {
         },
         out: a.out.clone(),
         style,
+        face_model: a.face_model,
     };
     cli_render(&opts).map_err(|e| match e {
         synface_stages::face::FaceError::Invalid(_) => usage(e),

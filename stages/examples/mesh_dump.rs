@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use synface_stages::face::background::BackgroundModel;
+use synface_stages::face::finish::Finish;
 use synface_stages::face::latent::{sample_latent, SampleConfig};
 use synface_stages::face::model::Identity;
 use synface_stages::face::render::{albedo_at, posed_mesh};
@@ -162,10 +163,11 @@ fn run() -> Result<(), String> {
         }
         let ident = Identity::build(model, first);
         let eyes = EyeState::from_expression(&first.expression);
+        let fin = Finish::of(opts.face_model).map_err(|e| e.to_string())?;
         albedo.f32s((0..TH * TW).flat_map(|k| {
             let s = ((k % TW) as f32 + 0.5) / TW as f32;
             let t = ((k / TW) as f32 + 0.5) / TH as f32;
-            albedo_at(model, &ident, &eyes, s, t)
+            albedo_at(model, &ident, &eyes, &fin, s, t)
         }))?;
         for (j, lat) in group.iter().enumerate() {
             let index = (id * per_id + j) as u64;

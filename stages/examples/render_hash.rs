@@ -41,6 +41,7 @@ fn main() {
             supersample: *supersample,
             style: *style,
             seed: 5,
+            ..RenderOptions::default()
         };
         let out: Vec<RenderedFace> = render_batch(lats, &opts, &|| false, &|_| {}).expect("render");
         let mut h = blake3::Hasher::new();

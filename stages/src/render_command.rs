@@ -54,6 +54,8 @@ pub struct RenderOpts {
     pub format: OutputFormat,
     pub out: PathBuf,
     pub style: Style,
+    /// Face model version to paint (`crate::face::finish::FACE_MODELS`).
+    pub face_model: u32,
 }
 
 impl Default for RenderOpts {
@@ -73,6 +75,7 @@ impl Default for RenderOpts {
             format: OutputFormat::Sheet,
             out: PathBuf::from("faces.png"),
             style: Style::Synthetic,
+            face_model: crate::face::MODEL_VERSION,
         }
     }
 }
@@ -183,6 +186,7 @@ pub fn cli_render(o: &RenderOpts) -> Result<(), FaceError> {
         supersample: 2,
         style: o.style,
         seed: o.seed,
+        face_model: o.face_model,
     };
     let faces = render_batch(&latents, &opts, &|| false, &|_| {})?;
     match o.format {

@@ -37,6 +37,7 @@ pub fn options(size: usize, seed: u64) -> RenderOptions {
         supersample: 2,
         style: Style::Synthetic,
         seed,
+        ..RenderOptions::default()
     }
 }
 

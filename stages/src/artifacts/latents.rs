@@ -6,7 +6,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use synface_engine::{Artifact, StageError};
 
 use crate::face::latent::{FaceLatent, LatentSet};
-use crate::face::{MODEL_VERSION, N_ALBEDO, N_BG, N_EXPR, N_LIGHT, N_SHAPE};
+use crate::face::{LATENT_VERSION, N_ALBEDO, N_BG, N_EXPR, N_LIGHT, N_SHAPE};
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LatentsJson {
@@ -94,7 +94,7 @@ impl LatentSet {
         }
         let bytes = safetensors::serialize(views, None).map_err(err)?;
         let meta = LatentsJson {
-            model_version: MODEL_VERSION,
+            model_version: LATENT_VERSION,
             count: n,
             num_classes: self.identity_ids.len(),
             identity_ids: self.identity_ids.clone(),
@@ -112,9 +112,10 @@ impl LatentSet {
     pub fn from_artifact(a: &Artifact) -> Result<LatentSet, StageError> {
         let meta: LatentsJson = serde_json::from_slice(a.get("latents.json")?)
             .map_err(|e| StageError::Input(format!("latents.json: {e}")))?;
-        if meta.model_version != MODEL_VERSION {
+        if meta.model_version != LATENT_VERSION {
             return Err(StageError::Input(format!(
-                "latents are for face model v{}, this is v{MODEL_VERSION}",
+                "latents are of latent version {}, this build reads version {LATENT_VERSION} \
+                 (shared by face models 6 and 7); sample them again",
                 meta.model_version
             )));
         }

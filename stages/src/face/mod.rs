@@ -2,7 +2,8 @@
 //! DiscoFaceGAN (docs/design.md §8). Five independent controls drive a render: identity (80 shape +
 //! 80 albedo coefficients), expression (64), illumination (27 SH coefficients), pose (yaw,
 //! pitch, roll in degrees) and background (32). The model is generated procedurally from a fixed
-//! seed and versioned by [`MODEL_VERSION`], so identity 17 is the same face in every run.
+//! seed and versioned by [`MODEL_VERSION`] (and [`LATENT_VERSION`]), so identity 17 is the same face
+//! in every run of one version.
 //!
 //! Layout: [`mesh`] (mean head mesh), [`bases`] (identity shape and expression bases),
 //! [`texture`] (albedo maps and eyes), [`shading`] (SH lighting), [`camera`] (pose, projection,
@@ -16,6 +17,7 @@ pub mod align;
 pub mod background;
 pub mod bases;
 pub mod camera;
+pub mod finish;
 pub mod hair;
 pub mod latent;
 pub mod mesh;
@@ -37,13 +39,19 @@ pub use latent::{FaceLatent, Factor, SampleConfig};
 pub use model::FaceModel;
 pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 
-/// Version of the procedural model (mesh, bases, latent distributions, textures, occlusion).
-/// Bump on any change to what a face is: it is part of the latent and render stages' cache keys.
+/// Newest version of the procedural model (mesh, bases, latent distributions, textures,
+/// occlusion, finish), the one renders use unless they choose another ([`finish::FACE_MODELS`]).
+/// Bump on any change to what a face is: it is part of the render stage's cache key.
 /// Version 4 added baked ambient occlusion and per-trait shape spreads to version 3; version 5
 /// widened the identity traits with soft-clipped tails and put a margin around the aligned
-/// face ([`CROP_SCALE`]); version 6 widened the nose (length, projection, width) further
+/// face ([`CROP_SCALE`]); version 6 widened the nose (length, projection, width) further;
+/// version 7 adds an identity skin mottle and eye finish ([`finish`]) to version 6's faces
 /// (docs/faces.md).
-pub const MODEL_VERSION: u32 = 6;
+pub const MODEL_VERSION: u32 = 7;
+/// Version of what latents are (their distributions and identity draw): versions 6 and 7 of
+/// the model share version 6's latents, so one latent set renders under either. Part of the
+/// latent stages' cache keys and recorded in every latents artifact.
+pub const LATENT_VERSION: u32 = 6;
 /// The version whose random draws (shape bases, albedo fields, identity coefficients,
 /// backgrounds) the model uses: version 4 changed how faces are built from the same draws, so
 /// identity 17 keeps its coefficients and differences between versions are the model's alone.

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::camera::{pose_point, rotation, Placement};
+use super::finish::{mottle_gain, mottle_phase, Finish};
 use super::latent::FaceLatent;
 use super::model::{FaceModel, Identity};
 use super::photo::PhotoFx;
@@ -18,7 +19,7 @@ use super::raster::{Target, LANES, NA};
 use super::shading::{normalize, Irradiance};
 use super::simd::F4;
 use super::texture::{eye, EyeState};
-use super::{seed_of, FaceError};
+use super::{seed_of, FaceError, MODEL_VERSION};
 
 synface_engine::param_enum! {
     /// Appearance style.
@@ -53,6 +54,8 @@ pub struct RenderOptions {
     pub style: Style,
     /// Seed for the photo style's per-image randomness.
     pub seed: u64,
+    /// Face model version to paint ([`super::finish::FACE_MODELS`]).
+    pub face_model: u32,
 }
 
 impl Default for RenderOptions {
@@ -62,6 +65,7 @@ impl Default for RenderOptions {
             supersample: 2,
             style: Style::Synthetic,
             seed: 0,
+            face_model: MODEL_VERSION,
         }
     }
 }
@@ -80,7 +84,7 @@ impl RenderOptions {
                 self.supersample
             )));
         }
-        Ok(())
+        Finish::of(self.face_model).map(|_| ())
     }
 }
 
@@ -290,6 +294,8 @@ fn render_with(
     let look = &ident.albedo.look;
     let detail = fx.as_ref().map_or(0.0, |f| f.skin_detail);
     let bg = model.background.field(&lat.background, size);
+    let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
+    let (mottle, phase) = (fin.mottle_for(&look.skin), mottle_phase(&look.traits));
 
     let (mut img, cov) = target.resolve(
         ss,
@@ -301,9 +307,14 @@ fn render_with(
         |a: &[f32; NA]| {
             let (s, t) = (a[0], a[1]);
             let mut alb = ident.albedo.sample(s, t);
+            if mottle > 0.0 {
+                // the skin's mottle, under the painted eyes (an eyeball carries none)
+                let g = mottle_gain(mottle, phase, s, t);
+                alb = alb.map(|v| v * g);
+            }
             if in_box(&model.eye_boxes[0], s, t) || in_box(&model.eye_boxes[1], s, t) {
                 let (x, y) = model.chart_at(s, t);
-                let (c, w) = eye(x, y, &eyes, look);
+                let (c, w) = eye(x, y, &eyes, look, &fin);
                 if w > 0.0 {
                     alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
                 }
@@ -416,14 +427,27 @@ pub fn posed_mesh(
     PosedMesh { screen, light }
 }
 
-/// The albedo [`render_one`] shades at texture coordinates (s, t) for eye state `eyes`: the
-/// identity's map, with the eyes painted inside the eye boxes (before the photo style's skin
-/// detail).
-pub fn albedo_at(model: &FaceModel, ident: &Identity, eyes: &EyeState, s: f32, t: f32) -> [f32; 3] {
+/// The albedo [`render_one`] shades at texture coordinates (s, t) for eye state `eyes` under
+/// finish `fin`: the identity's map times its skin mottle, with the eyes painted over it inside
+/// the eye boxes (before the photo style's skin detail).
+pub fn albedo_at(
+    model: &FaceModel,
+    ident: &Identity,
+    eyes: &EyeState,
+    fin: &Finish,
+    s: f32,
+    t: f32,
+) -> [f32; 3] {
+    let look = &ident.albedo.look;
     let mut alb = ident.albedo.sample(s, t);
+    let mottle = fin.mottle_for(&look.skin);
+    if mottle > 0.0 {
+        let g = mottle_gain(mottle, mottle_phase(&look.traits), s, t);
+        alb = alb.map(|v| v * g);
+    }
     if in_box(&model.eye_boxes[0], s, t) || in_box(&model.eye_boxes[1], s, t) {
         let (x, y) = model.chart_at(s, t);
-        let (c, w) = eye(x, y, eyes, &ident.albedo.look);
+        let (c, w) = eye(x, y, eyes, look, fin);
         if w > 0.0 {
             alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
         }
@@ -527,6 +551,7 @@ mod tests {
                     supersample: ss,
                     style,
                     seed: 2,
+                    ..RenderOptions::default()
                 };
                 let mut sc = Scratch::default();
                 render_with(&mut sc, model, &ident, &lat, &opts, 5);
@@ -645,6 +670,57 @@ mod tests {
         assert!(same_centre, "background changed face pixels");
         assert!(diff_border > 10, "background had no effect");
         assert_eq!(r[0].landmarks, r[1].landmarks);
+    }
+
+    #[test]
+    fn face_model_seven_repaints_the_face_and_nothing_else() {
+        // version 7 changes paint only: same geometry (landmarks), same background, and every
+        // image of one person carries the same mottle (identity, not per-image, variation)
+        let cfg = SampleConfig::default();
+        let lats: Vec<FaceLatent> = (0..2).map(|n| sample_latent(5, n, 3, &cfg)).collect();
+        let render = |face_model: u32| {
+            let opts = RenderOptions {
+                size: 48,
+                face_model,
+                ..RenderOptions::default()
+            };
+            render_batch(&lats, &opts, &|| false, &|_| {}).unwrap()
+        };
+        let (six, seven) = (render(6), render(7));
+        for (a, b) in six.iter().zip(&seven) {
+            assert_eq!(a.landmarks, b.landmarks);
+            let border_same = (0..48).all(|y| {
+                let k = y * 48 * 3;
+                a.rgb[k..k + 3] == b.rgb[k..k + 3]
+            });
+            assert!(border_same, "the finish reached the background");
+            let changed = a.rgb.iter().zip(&b.rgb).filter(|(x, y)| x != y).count();
+            assert!(changed > 500, "version 7 changed only {changed} values");
+        }
+        let person = |id: u64, n: u64, seed: u64| {
+            let ident = Identity::build(FaceModel::get(), &sample_latent(id, n, seed, &cfg));
+            let fin = Finish::of(7).unwrap();
+            (
+                fin.mottle_for(&ident.albedo.look.skin),
+                mottle_phase(&ident.albedo.look.traits),
+            )
+        };
+        assert_eq!(
+            person(5, 0, 3),
+            person(5, 4, 9),
+            "the mottle moved between images"
+        );
+        assert_ne!(
+            person(5, 0, 3).1,
+            person(6, 0, 3).1,
+            "two people share a mottle"
+        );
+        let bad = RenderOptions {
+            face_model: 8,
+            ..RenderOptions::default()
+        };
+        let e = render_batch(&lats, &bad, &|| false, &|_| {}).unwrap_err();
+        assert!(e.to_string().contains("face model 8"), "{e}");
     }
 
     /// Zero-mean, unit-norm 16x16 grayscale of an image.

@@ -6,6 +6,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::finish::{iris_gain, iris_phase, Finish};
 use super::mesh::{section, theta_of_s, y_of_arc, MOUTH_BAND, MOUTH_Y};
 #[cfg(target_arch = "x86_64")]
 use super::texel8;
@@ -605,9 +606,10 @@ impl EyeState {
     }
 }
 
-/// Eye colour at chart position (x, y) and how strongly it covers the skin (0 = not at all).
+/// Eye colour at chart position (x, y) and how strongly it covers the skin (0 = not at all),
+/// with the sclera, lash line and iris of face model finish `fin` ([`super::finish`]).
 #[inline]
-pub fn eye(x: f32, y: f32, state: &EyeState, look: &Look) -> ([f32; 3], f32) {
+pub fn eye(x: f32, y: f32, state: &EyeState, look: &Look, fin: &Finish) -> ([f32; 3], f32) {
     let ax = x.abs();
     let ex = ax - 0.32;
     let (iris, w, lid) = (look.iris, look.traits.eye_width, look.traits.eye_height);
@@ -624,13 +626,19 @@ pub fn eye(x: f32, y: f32, state: &EyeState, look: &Look) -> ([f32; 3], f32) {
         let gx = state.gaze[0] * if x < 0.0 { -1.0 } else { 1.0 };
         let (dx, dy) = (ex - gx, y - state.gaze[1] - 0.004);
         let r = (dx * dx + dy * dy).sqrt();
+        let iris = if fin.iris_texture > 0.0 {
+            let g = iris_gain(fin.iris_texture, dy.atan2(dx), iris_phase(&look.traits));
+            iris.map(|v| v * g)
+        } else {
+            iris
+        };
         let mut c = if r < 0.021 {
             [0.02, 0.02, 0.025]
         } else if r < 0.05 {
             let rim = smoothstep(0.036, 0.05, r);
             iris.map(|v| v * (1.0 - 0.55 * rim))
         } else {
-            let corner = 1.0 - 0.35 * (ex / w).powi(4);
+            let corner = (1.0 - 0.35 * (ex / w).powi(4)) * fin.sclera;
             [0.86 * corner, 0.83 * corner, 0.79 * corner]
         };
         let sp = gauss(dx + 0.015, dy - 0.016, 0.007, 0.007);
@@ -640,7 +648,7 @@ pub fn eye(x: f32, y: f32, state: &EyeState, look: &Look) -> ([f32; 3], f32) {
     }
     // lashes and lid creases just outside the opening
     // female-typical faces: a heavier lash line (mascara and eyeliner in photo datasets)
-    let lash_w = 0.014 * (1.0 + 0.9 * (1.0 - look.traits.sex));
+    let lash_w = 0.014 * (1.0 + 0.9 * (1.0 - look.traits.sex)) * fin.lash;
     let lash = smoothstep(lash_w, 0.0, y - yu) * smoothstep(w * 1.15, w * 0.7, ex.abs());
     let lower = smoothstep(0.008, 0.0, yl - y) * smoothstep(w, w * 0.5, ex.abs()) * 0.35;
     let crease = gauss(0.0, y - (yu + 0.04 + 0.02 * (1.0 - open)), 1.0, 0.008) * q * 0.2;
@@ -700,9 +708,9 @@ mod tests {
         };
         let c0 = [0.0; N_ALBEDO];
         let look = Look::from_coeffs(&c0, &Traits::derive(&[], &c0));
-        let (c, w) = eye(-0.32 - 0.08, 0.01, &open, &look);
+        let (c, w) = eye(-0.32 - 0.08, 0.01, &open, &look, &Finish::NEUTRAL);
         assert!(w == 1.0 && c[0] > 0.5, "sclera visible when open");
-        let (_, w) = eye(-0.32 - 0.08, 0.01, &shut, &look);
+        let (_, w) = eye(-0.32 - 0.08, 0.01, &shut, &look, &Finish::NEUTRAL);
         assert!(w < 1.0, "no eyeball when closed");
     }
 }

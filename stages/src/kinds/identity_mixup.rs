@@ -12,7 +12,7 @@ use synface_engine::{
 
 use crate::artifacts::LATENTS;
 use crate::face::latent::{identity_coeffs, mix_identity, FaceLatent, LatentSet};
-use crate::face::{SampleConfig, MODEL_VERSION};
+use crate::face::{SampleConfig, LATENT_VERSION};
 use crate::kinds::grid::Grid;
 
 /// `enabled`: a boolean, or a sweep value such as "identity"/"none".
@@ -112,7 +112,7 @@ pub struct IdentityMixup;
 impl TypedStage for IdentityMixup {
     type Params = IdentityMixupParams;
     const KIND: &'static str = "identity_mixup";
-    const VERSION: u32 = MODEL_VERSION;
+    const VERSION: u32 = LATENT_VERSION;
     const ABOUT: &'static str =
         "mix identity shape and albedo coefficients with a partner identity (labels i, k, phi)";
     const INPUTS: &'static [PortSpec] = &[PortSpec::new("input", LATENTS)];

@@ -26,6 +26,9 @@ synface_engine::stage_params! {
         supersample: u64 = 2u64 => ParamRule::within(1.0, 4.0),
         /// threads to ask the scheduler for (0 = all cores)
         threads: u64 = 0u64,
+        /// face model version to paint: 7 (the newest) or 6 (without version 7's skin mottle
+        /// and eye finish; docs/faces.md); both read the same latents
+        face_model: u64 = MODEL_VERSION as u64 => ParamRule::within(6.0, MODEL_VERSION as f64),
     }
 }
 
@@ -139,6 +142,7 @@ impl TypedStage for Render {
             supersample: p.supersample as usize,
             style: p.style,
             seed: ctx.seed,
+            face_model: p.face_model as u32,
         };
         ctx.progress.set_total(set.len() as u64, "images");
         let (ds, _) = render_set(&set, &opts, &|| ctx.cancel.is_cancelled(), &|n| {
@@ -151,6 +155,7 @@ impl TypedStage for Render {
             "classes": ds.info.num_classes,
             "size": opts.size,
             "style": p.style,
+            "face_model": p.face_model,
         }));
         Ok(a)
     }

@@ -11,7 +11,7 @@ use synface_engine::{
 
 use crate::artifacts::LATENTS;
 use crate::face::latent::{sample_latent, LatentSet};
-use crate::face::{Factor, SampleConfig, MODEL_VERSION};
+use crate::face::{Factor, SampleConfig, LATENT_VERSION};
 
 /// Which factors vary per image: `"all"`, one factor name, or a list of names.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -165,7 +165,7 @@ fn latent_count(p: &SampleLatentsParams) -> Option<u64> {
 impl TypedStage for SampleLatents {
     type Params = SampleLatentsParams;
     const KIND: &'static str = "sample_latents";
-    const VERSION: u32 = MODEL_VERSION;
+    const VERSION: u32 = LATENT_VERSION;
     const ABOUT: &'static str =
         "sample face-model latents (identity, expression, illumination, pose, background)";
     const INPUTS: &'static [PortSpec] = &[];
@@ -212,7 +212,7 @@ impl TypedStage for SampleLatents {
         a.set_metrics(&serde_json::json!({
             "images": set.len(),
             "identities": set.identity_ids.len(),
-            "model_version": MODEL_VERSION,
+            "model_version": LATENT_VERSION,
         }));
         Ok(a)
     }
