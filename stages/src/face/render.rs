@@ -291,11 +291,11 @@ fn render_with(
         }
     }
     let eyes = EyeState::from_expression(&lat.expression);
-    let look = &ident.albedo.look;
     let detail = fx.as_ref().map_or(0.0, |f| f.skin_detail);
     let bg = model.background.field(&lat.background, size);
+    // (`render_batch` validated the version; an unknown one paints version 6's finish)
     let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
-    let (mottle, phase) = (fin.mottle_for(&look.skin), mottle_phase(&look.traits));
+    let paint = Paint::new(model, ident, &eyes, &fin);
 
     let (mut img, cov) = target.resolve(
         ss,
@@ -306,19 +306,7 @@ fn render_with(
         #[inline(always)]
         |a: &[f32; NA]| {
             let (s, t) = (a[0], a[1]);
-            let mut alb = ident.albedo.sample(s, t);
-            if mottle > 0.0 {
-                // the skin's mottle, under the painted eyes (an eyeball carries none)
-                let g = mottle_gain(mottle, phase, s, t);
-                alb = alb.map(|v| v * g);
-            }
-            if in_box(&model.eye_boxes[0], s, t) || in_box(&model.eye_boxes[1], s, t) {
-                let (x, y) = model.chart_at(s, t);
-                let (c, w) = eye(x, y, &eyes, look, &fin);
-                if w > 0.0 {
-                    alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
-                }
-            }
+            let mut alb = paint.at(s, t);
             if detail > 0.0 {
                 let g = super::photo::skin_noise(s, t) * detail;
                 alb = alb.map(|v| v * (1.0 + g));
@@ -427,6 +415,56 @@ pub fn posed_mesh(
     PosedMesh { screen, light }
 }
 
+/// What one image paints over its identity's albedo map: the skin mottle of its face model's
+/// finish, and the eyes (open and gazing as the image's expression says) over it.
+struct Paint<'a> {
+    model: &'a FaceModel,
+    ident: &'a Identity,
+    eyes: &'a EyeState,
+    fin: &'a Finish,
+    mottle: f32,
+    phase: [f32; 2],
+}
+
+impl<'a> Paint<'a> {
+    fn new(
+        model: &'a FaceModel,
+        ident: &'a Identity,
+        eyes: &'a EyeState,
+        fin: &'a Finish,
+    ) -> Paint<'a> {
+        let look = &ident.albedo.look;
+        Paint {
+            model,
+            ident,
+            eyes,
+            fin,
+            mottle: fin.mottle_for(&look.skin),
+            phase: mottle_phase(&look.traits),
+        }
+    }
+
+    /// The painted albedo at texture coordinates (s, t).
+    #[inline(always)]
+    fn at(&self, s: f32, t: f32) -> [f32; 3] {
+        let mut alb = self.ident.albedo.sample(s, t);
+        if self.mottle > 0.0 {
+            // the skin's mottle, under the painted eyes (an eyeball carries none)
+            let g = mottle_gain(self.mottle, self.phase, s, t);
+            alb = alb.map(|v| v * g);
+        }
+        let boxes = &self.model.eye_boxes;
+        if in_box(&boxes[0], s, t) || in_box(&boxes[1], s, t) {
+            let (x, y) = self.model.chart_at(s, t);
+            let (c, w) = eye(x, y, self.eyes, &self.ident.albedo.look, self.fin);
+            if w > 0.0 {
+                alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
+            }
+        }
+        alb
+    }
+}
+
 /// The albedo [`render_one`] shades at texture coordinates (s, t) for eye state `eyes` under
 /// finish `fin`: the identity's map times its skin mottle, with the eyes painted over it inside
 /// the eye boxes (before the photo style's skin detail).
@@ -438,21 +476,7 @@ pub fn albedo_at(
     s: f32,
     t: f32,
 ) -> [f32; 3] {
-    let look = &ident.albedo.look;
-    let mut alb = ident.albedo.sample(s, t);
-    let mottle = fin.mottle_for(&look.skin);
-    if mottle > 0.0 {
-        let g = mottle_gain(mottle, mottle_phase(&look.traits), s, t);
-        alb = alb.map(|v| v * g);
-    }
-    if in_box(&model.eye_boxes[0], s, t) || in_box(&model.eye_boxes[1], s, t) {
-        let (x, y) = model.chart_at(s, t);
-        let (c, w) = eye(x, y, eyes, look, fin);
-        if w > 0.0 {
-            alb = [0, 1, 2].map(|k| alb[k] + (c[k] - alb[k]) * w);
-        }
-    }
-    alb
+    Paint::new(model, ident, eyes, fin).at(s, t)
 }
 
 /// Key of a distinct identity (exact coefficient bytes).
