@@ -333,6 +333,8 @@ pub struct Look {
     pub eye_shadow: f32,
     pub sideburn: f32,
     pub bald: f32,
+    /// Phases of the iris texture face model 7 paints ([`super::finish::iris_phase`]).
+    pub iris_phase: [f32; 2],
     /// The version-3 traits (hair style, facial hair, brow and eye shape, skin details).
     pub traits: Traits,
 }
@@ -378,6 +380,7 @@ impl Look {
             eye_shadow: (0.12 + 0.06 * g(13)).clamp(0.0, 0.3),
             sideburn: (0.5 + 0.3 * g(14)).clamp(0.0, 1.0),
             bald: traits.bald,
+            iris_phase: iris_phase(traits),
             traits: *traits,
         }
     }
@@ -627,7 +630,7 @@ pub fn eye(x: f32, y: f32, state: &EyeState, look: &Look, fin: &Finish) -> ([f32
         let (dx, dy) = (ex - gx, y - state.gaze[1] - 0.004);
         let r = (dx * dx + dy * dy).sqrt();
         let iris = if fin.iris_texture > 0.0 {
-            let g = iris_gain(fin.iris_texture, dy.atan2(dx), iris_phase(&look.traits));
+            let g = iris_gain(fin.iris_texture, dy.atan2(dx), look.iris_phase);
             iris.map(|v| v * g)
         } else {
             iris

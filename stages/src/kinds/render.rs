@@ -9,6 +9,7 @@ use synface_engine::{
 
 use crate::artifacts::{DATASET, LATENTS};
 use crate::dataset::{Dataset, DatasetInfo, Domain};
+use crate::face::finish::FACE_MODELS;
 use crate::face::latent::LatentSet;
 use crate::face::sheet::sheet_png;
 use crate::face::{
@@ -28,7 +29,8 @@ synface_engine::stage_params! {
         threads: u64 = 0u64,
         /// face model version to paint: 7 (the newest) or 6 (without version 7's skin mottle
         /// and eye finish; docs/faces.md); both read the same latents
-        face_model: u64 = MODEL_VERSION as u64 => ParamRule::within(6.0, MODEL_VERSION as f64),
+        face_model: u64 = MODEL_VERSION as u64
+            => ParamRule::within(FACE_MODELS[0] as f64, MODEL_VERSION as f64),
     }
 }
 
