@@ -1,8 +1,10 @@
 //! What each selectable face model version paints on top of the shared geometry and latents:
 //! version 7 adds an identity skin mottle, a darker sclera, a heavier lash line and a radial
-//! iris texture to version 6 (docs/faces.md, "Version 7"). Both versions share the mesh, the
-//! bases, the identity draw and the latent distributions ([`super::LATENT_VERSION`]), so
-//! identity 17 has the same shape and colouring in either; a render picks its version with
+//! iris texture to version 6 (docs/faces.md, "Version 7"); version 8 fades the mottle out
+//! towards the sides of the head, where it blurred the cheek contour a face detector reads
+//! at larger yaw (docs/faces.md, "Version 8"). All versions share the mesh, the bases, the
+//! identity draw and the latent distributions ([`super::LATENT_VERSION`]), so identity 17 has
+//! the same shape and colouring in each; a render picks its version with
 //! `RenderOptions::face_model` (`render`'s `face_model`, `synface render --face-model`).
 
 use super::photo::skin_noise;
@@ -10,7 +12,7 @@ use super::traits::Traits;
 use super::FaceError;
 
 /// The face model versions a render can choose, oldest first.
-pub const FACE_MODELS: [u32; 2] = [6, 7];
+pub const FACE_MODELS: [u32; 3] = [6, 7, 8];
 
 /// Per-version finishing terms (version 6: all neutral).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +25,10 @@ pub struct Finish {
     pub lash: f32,
     /// Relative amplitude of the radial iris texture.
     pub iris_texture: f32,
+    /// Where the mottle fades out towards the sides of the head: from full amplitude at
+    /// `|2s - 1|` = `fade[0]` to none at `fade[1]` (texture s; 0.3 is about 34 degrees of
+    /// azimuth from the face's midline, 0.55 about 70); `None` keeps it everywhere.
+    pub mottle_fade: Option<[f32; 2]>,
 }
 
 /// Mottle blob frequency in texture units: about 35 cells per unit, blobs of 7-10 px at 150 px,
@@ -36,20 +42,30 @@ impl Finish {
         sclera: 1.0,
         lash: 1.0,
         iris_texture: 0.0,
+        mottle_fade: None,
+    };
+
+    /// Version 7's terms.
+    const SEVEN: Finish = Finish {
+        mottle: 0.3,
+        sclera: 0.75,
+        lash: 1.8,
+        iris_texture: 0.5,
+        mottle_fade: None,
     };
 
     /// The finishing terms of face model `version`.
     pub fn of(version: u32) -> Result<Finish, FaceError> {
         match version {
             6 => Ok(Finish::NEUTRAL),
-            7 => Ok(Finish {
-                mottle: 0.3,
-                sclera: 0.75,
-                lash: 1.8,
-                iris_texture: 0.5,
+            7 => Ok(Finish::SEVEN),
+            8 => Ok(Finish {
+                mottle_fade: Some([0.3, 0.55]),
+                ..Finish::SEVEN
             }),
             v => Err(FaceError::Invalid(format!(
-                "face model {v} is not available (choose one of {FACE_MODELS:?}; 7 is the newest)"
+                "face model {v} is not available (choose one of {FACE_MODELS:?}; {} is the newest)",
+                FACE_MODELS[FACE_MODELS.len() - 1]
             ))),
         }
     }
@@ -60,6 +76,16 @@ impl Finish {
     pub fn mottle_for(&self, skin: &[f32; 3]) -> f32 {
         let light = (skin[0] + skin[1] + skin[2]) / 3.0 / 0.6;
         self.mottle * (light * light).min(1.5)
+    }
+}
+
+/// Share of the mottle's amplitude kept at texture coordinate `s` under `fade`
+/// ([`Finish::mottle_fade`]): 1 on the front of the face, falling smoothly to 0 on the sides.
+#[inline(always)]
+pub fn mottle_fade(fade: Option<[f32; 2]>, s: f32) -> f32 {
+    match fade {
+        Some([a, b]) => 1.0 - super::smoothstep(a, b, (2.0 * s - 1.0).abs()),
+        None => 1.0,
     }
 }
 
@@ -101,9 +127,13 @@ mod tests {
     fn only_listed_versions_exist_and_six_is_neutral() {
         assert_eq!(Finish::of(6).unwrap(), Finish::NEUTRAL);
         assert!(Finish::of(7).unwrap().mottle > 0.0);
-        for v in [0, 5, 8] {
+        assert!(Finish::of(8).unwrap().mottle_fade.is_some());
+        for v in [0, 5, 9] {
             let e = Finish::of(v).unwrap_err().to_string();
-            assert!(e.contains("[6, 7]"), "{e}");
+            assert!(
+                e.contains("[6, 7, 8]") && e.contains("8 is the newest"),
+                "{e}"
+            );
         }
     }
 
@@ -117,5 +147,24 @@ mod tests {
             assert!((1.0 - light..=1.0 + light).contains(&g));
         }
         assert_eq!(mottle_gain(0.0, [0.3, 1.7], 0.2, 0.4), 1.0);
+    }
+
+    #[test]
+    fn version_eight_fades_the_mottle_on_the_sides_only() {
+        let fade = Finish::of(8).unwrap().mottle_fade;
+        // the face's front keeps it all, the sides of the head none, monotone in between
+        assert_eq!(mottle_fade(fade, 0.5), 1.0);
+        assert_eq!(mottle_fade(fade, 0.62), 1.0);
+        assert_eq!(mottle_fade(fade, 0.0), 0.0);
+        assert_eq!(mottle_fade(fade, 0.9), 0.0);
+        let mut last = 1.0;
+        for k in 0..=50 {
+            let f = mottle_fade(fade, 0.5 + k as f32 * 0.01);
+            assert!(f <= last && (0.0..=1.0).contains(&f));
+            let mirror = mottle_fade(fade, 0.5 - k as f32 * 0.01);
+            assert!((f - mirror).abs() < 1e-5, "not symmetric: {f} vs {mirror}");
+            last = f;
+        }
+        assert_eq!(mottle_fade(None, 0.0), 1.0);
     }
 }

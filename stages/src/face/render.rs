@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::camera::{pose_point, rotation, Placement};
-use super::finish::{mottle_gain, mottle_phase, Finish};
+use super::finish::{mottle_fade, mottle_gain, mottle_phase, Finish};
 use super::latent::FaceLatent;
 use super::model::{FaceModel, Identity};
 use super::photo::PhotoFx;
@@ -450,7 +450,8 @@ impl<'a> Paint<'a> {
         let mut alb = self.ident.albedo.sample(s, t);
         if self.mottle > 0.0 {
             // the skin's mottle, under the painted eyes (an eyeball carries none)
-            let g = mottle_gain(self.mottle, self.phase, s, t);
+            let amp = self.mottle * mottle_fade(self.fin.mottle_fade, s);
+            let g = mottle_gain(amp, self.phase, s, t);
             alb = alb.map(|v| v * g);
         }
         let boxes = &self.model.eye_boxes;
@@ -697,9 +698,10 @@ mod tests {
     }
 
     #[test]
-    fn face_model_seven_repaints_the_face_and_nothing_else() {
-        // version 7 changes paint only: same geometry (landmarks), same background, and every
-        // image of one person carries the same mottle (identity, not per-image, variation)
+    fn face_models_seven_and_eight_repaint_the_face_and_nothing_else() {
+        // versions 7 and 8 change paint only: same geometry (landmarks), same background, and
+        // every image of one person carries the same mottle (identity, not per-image,
+        // variation); version 8 differs from 7 only where its mottle fades (the sides)
         let cfg = SampleConfig::default();
         let lats: Vec<FaceLatent> = (0..2).map(|n| sample_latent(5, n, 3, &cfg)).collect();
         let render = |face_model: u32| {
@@ -710,16 +712,22 @@ mod tests {
             };
             render_batch(&lats, &opts, &|| false, &|_| {}).unwrap()
         };
-        let (six, seven) = (render(6), render(7));
-        for (a, b) in six.iter().zip(&seven) {
+        let (six, seven, eight) = (render(6), render(7), render(8));
+        for ((a, b), c) in six.iter().zip(&seven).zip(&eight) {
             assert_eq!(a.landmarks, b.landmarks);
+            assert_eq!(a.landmarks, c.landmarks);
             let border_same = (0..48).all(|y| {
                 let k = y * 48 * 3;
-                a.rgb[k..k + 3] == b.rgb[k..k + 3]
+                a.rgb[k..k + 3] == b.rgb[k..k + 3] && a.rgb[k..k + 3] == c.rgb[k..k + 3]
             });
             assert!(border_same, "the finish reached the background");
             let changed = a.rgb.iter().zip(&b.rgb).filter(|(x, y)| x != y).count();
             assert!(changed > 500, "version 7 changed only {changed} values");
+            let faded = b.rgb.iter().zip(&c.rgb).filter(|(x, y)| x != y).count();
+            assert!(
+                faded > 0 && faded < changed,
+                "version 8 vs 7: {faded} of {changed}"
+            );
         }
         let person = |id: u64, n: u64, seed: u64| {
             let ident = Identity::build(FaceModel::get(), &sample_latent(id, n, seed, &cfg));
@@ -740,11 +748,11 @@ mod tests {
             "two people share a mottle"
         );
         let bad = RenderOptions {
-            face_model: 8,
+            face_model: 9,
             ..RenderOptions::default()
         };
         let e = render_batch(&lats, &bad, &|| false, &|_| {}).unwrap_err();
-        assert!(e.to_string().contains("face model 8"), "{e}");
+        assert!(e.to_string().contains("face model 9"), "{e}");
     }
 
     /// Zero-mean, unit-norm 16x16 grayscale of an image.
