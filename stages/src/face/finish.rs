@@ -9,10 +9,12 @@
 
 use super::photo::skin_noise;
 use super::traits::Traits;
-use super::FaceError;
+use super::{FaceError, MODEL_VERSION};
 
 /// The face model versions a render can choose, oldest first.
 pub const FACE_MODELS: [u32; 3] = [6, 7, 8];
+// the newest choosable version is the model's version (render's default and parameter rule)
+const _: () = assert!(FACE_MODELS[FACE_MODELS.len() - 1] == MODEL_VERSION);
 
 /// Per-version finishing terms (version 6: all neutral).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,8 +66,8 @@ impl Finish {
                 ..Finish::SEVEN
             }),
             v => Err(FaceError::Invalid(format!(
-                "face model {v} is not available (choose one of {FACE_MODELS:?}; {} is the newest)",
-                FACE_MODELS[FACE_MODELS.len() - 1]
+                "face model {v} is not available (choose one of {FACE_MODELS:?}; {MODEL_VERSION} is \
+                 the newest)"
             ))),
         }
     }
