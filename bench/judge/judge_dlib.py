@@ -2,13 +2,15 @@
 face_recognition_models): the HOG frontal-face detector, and the ResNet face recogniser
 (99.38% on LFW) on 5-point landmarks.
 
-Usage: python judge_dlib.py DIR [PAIRS_SEED] [--json FILE]
+Usage: python judge_dlib.py DIR [PAIRS_SEED] [--json FILE] [--dump FILE.npz]
 DIR/<identity>/<n>.png as written by `synface render --format imagefolder`.
 Prints the detection rate and the recogniser's same/different-identity verification
 accuracy: at dlib's own "same person" threshold 0.6, and 10-fold (threshold chosen on 9 folds),
 over every same-identity pair and as many random different-identity pairs; the mean distance
 between different identities; and near-twins: identities whose mean descriptor lies closer
-than 0.4 to another identity's (real people: almost none).
+than 0.4 to another identity's (real people: almost none). `--dump` saves every pair's
+distance and label, each image's detection flag, identity and descriptor for
+`bench/judge/geometry.py`.
 """
 import itertools
 import json
@@ -22,9 +24,14 @@ import numpy as np
 from PIL import Image
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
-json_out = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
-if json_out in args:
-    args.remove(json_out)
+def option(name):
+    value = sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+    if value in args:
+        args.remove(value)
+    return value
+
+
+json_out, dump_out = option("--json"), option("--dump")
 root = pathlib.Path(args[0])
 rng = random.Random(int(args[1]) if len(args) > 1 else 0)
 detector = dlib.get_frontal_face_detector()
@@ -32,10 +39,11 @@ shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
 net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
 
 files = sorted(root.glob("*/*.png"))
-ids, desc, detected = [], [], 0
+ids, desc, detected, found = [], [], 0, []
 for f in files:
     img = np.asarray(Image.open(f).convert("RGB"))
     boxes = detector(img, 1)
+    found.append(len(boxes) > 0)
     if len(boxes) > 0:
         detected += 1
         box = max(boxes, key=lambda r: r.area())
@@ -89,6 +97,10 @@ print(f"dlib recogniser accuracy: {100 * acc06:.1f}% at threshold 0.6; "
       f"10-fold {100 * np.mean(accs):.1f} +- {100 * np.std(accs):.1f}%")
 print(f"near-twins (identity mean within 0.4 of another): {twins}/{len(keys)}; "
       f"mean nearest-identity distance {nn.mean():.3f}")
+if dump_out:
+    np.savez(dump_out, dist=dist, label=lab, first=np.array([p[0] for p in pairs]),
+             second=np.array([p[1] for p in pairs]), detected=np.array(found),
+             identity=np.array(ids), descriptor=np.stack(desc))
 if json_out:
     with open(json_out, "w") as fh:
         json.dump({"images": n, "identities": len(keys), "detection": det,
