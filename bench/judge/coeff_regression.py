@@ -13,28 +13,14 @@ import csv
 import pathlib
 import sys
 
-import dlib
-import face_recognition_models as frm
 import numpy as np
-from PIL import Image
+
+from dlib_embed import embed
 
 root = pathlib.Path(sys.argv[1])
 rows = list(csv.DictReader(open(root / "coeffs.csv")))
-detector = dlib.get_frontal_face_detector()
-shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
 
-
-def descriptor(path):
-    img = np.asarray(Image.open(path).convert("RGB"))
-    boxes = detector(img, 1)
-    h, w = img.shape[:2]
-    box = (max(boxes, key=lambda r: r.area()) if len(boxes) else
-           dlib.rectangle(int(0.12 * w), int(0.12 * h), int(0.88 * w), int(0.95 * h)))
-    return np.array(net.compute_face_descriptor(img, shape(img, box)))
-
-
-desc = np.stack([descriptor(root / r["file"]) for r in rows])
+desc = np.stack([embed(root / r["file"])[0] for r in rows])
 ident = np.array([r["id"] for r in rows])
 keys = list(dict.fromkeys(ident))
 first = {}
