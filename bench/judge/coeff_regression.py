@@ -1,7 +1,7 @@
 """How much of the recogniser's view of a person do the model's identity coefficients explain?
 Reads a `det_probe` folder (`stages/examples/det_probe.rs`: N people x K images and
 `coeffs.csv`), computes dlib's descriptor of every image (a missed face falls back to a fixed
-box, as in `judge_dlib.py`), averages them per identity, and prints: the held-out R^2 of a
+box, `dlib_embed.py`), averages them per identity, and prints: the held-out R^2 of a
 linear fit of the identity centroids on the semantic coefficients (all, shape only, albedo
 only, derived traits; the first two thirds of the people fit, the last third test), and the
 coefficients whose magnitude correlates most with how far an identity lies from the others

@@ -18,12 +18,13 @@ import pathlib
 import random
 import sys
 
-import dlib
-import face_recognition_models as frm
 import numpy as np
-from PIL import Image
+
+from dlib_embed import embed
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
+
+
 def option(name):
     value = sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
     if value in args:
@@ -34,26 +35,13 @@ def option(name):
 json_out, dump_out = option("--json"), option("--dump")
 root = pathlib.Path(args[0])
 rng = random.Random(int(args[1]) if len(args) > 1 else 0)
-detector = dlib.get_frontal_face_detector()
-shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-
 files = sorted(root.glob("*/*.png"))
-ids, desc, detected, found = [], [], 0, []
-for f in files:
-    img = np.asarray(Image.open(f).convert("RGB"))
-    boxes = detector(img, 1)
-    found.append(len(boxes) > 0)
-    if len(boxes) > 0:
-        detected += 1
-        box = max(boxes, key=lambda r: r.area())
-    else:
-        # Undetected: the crop is aligned, so use the whole image as the face box.
-        h, w = img.shape[:2]
-        box = dlib.rectangle(int(0.12 * w), int(0.12 * h), int(0.88 * w), int(0.95 * h))
-    d = np.array(net.compute_face_descriptor(img, shape(img, box)))
-    ids.append(f.parent.name)
-    desc.append(d)
+# an undetected face falls back to a fixed central box (the crop is aligned): dlib_embed.py
+embedded = [embed(f) for f in files]
+ids = [f.parent.name for f in files]
+desc = [d for d, _ in embedded]
+found = [ok for _, ok in embedded]
+detected = sum(found)
 n = len(files)
 det = detected / max(n, 1)
 print(f"dlib HOG frontal-face detection: {detected}/{n} = {100.0 * det:.1f}%")
