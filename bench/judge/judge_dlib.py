@@ -90,11 +90,12 @@ print(f"near-twins (identity mean within 0.4 of another): {twins}/{len(keys)}; "
 
 # every pair of images instead of a sample of different pairs: what the sampled accuracy
 # estimates for these images, without the noise of drawing which different pairs to test
-emb = np.stack(desc)
-label_of = np.array(ids)
+# (an n x n Gram matrix, not n^2 / 2 difference vectors: 5000 images stay at 200 MB)
+emb = np.stack(desc).astype(np.float64)
+sq = np.einsum("ij,ij->i", emb, emb)
 iu = np.triu_indices(n, 1)
-all_dist = np.linalg.norm(emb[iu[0]] - emb[iu[1]], axis=-1)
-all_same = label_of[iu[0]] == label_of[iu[1]]
+all_dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * emb @ emb.T, 0.0))[iu]
+all_same = np.array(ids)[iu[0]] == np.array(ids)[iu[1]]
 same_rate = float(np.mean(all_dist[all_same] < 0.6)) if all_same.any() else float("nan")
 diff_rate = float(np.mean(all_dist[~all_same] >= 0.6))
 acc06_all = 0.5 * (same_rate + diff_rate)
