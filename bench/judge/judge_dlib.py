@@ -10,7 +10,9 @@ over every same-identity pair and as many random different-identity pairs; the m
 between different identities; and near-twins: identities whose mean descriptor lies closer
 than 0.4 to another identity's (real people: almost none). Then the accuracy at 0.6 and the
 mean different-identity distance over every pair of images (same and different pairs weighted
-equally): the values the sampled figures estimate, free of which different pairs were drawn.
+equally): the values the sampled figures estimate, free of which different pairs were drawn,
+whenever there are at least 200 same pairs (with fewer, the sample holds 200 different pairs
+and weights them more).
 `--dump` saves every pair's distance and label, each image's detection flag, identity and
 descriptor for `bench/judge/geometry.py`.
 """
