@@ -97,7 +97,8 @@ emb = np.stack(desc).astype(np.float64)
 sq = np.einsum("ij,ij->i", emb, emb)
 iu = np.triu_indices(n, 1)
 all_dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * emb @ emb.T, 0.0))[iu]
-all_same = np.array(ids)[iu[0]] == np.array(ids)[iu[1]]
+labels = np.array(ids)
+all_same = labels[iu[0]] == labels[iu[1]]
 same_rate = float(np.mean(all_dist[all_same] < 0.6)) if all_same.any() else float("nan")
 diff_rate = float(np.mean(all_dist[~all_same] >= 0.6))
 acc06_all = 0.5 * (same_rate + diff_rate)
