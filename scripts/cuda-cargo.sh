@@ -2,7 +2,7 @@
 # Run `cargo <command> --features cuda ...` (candle's CUDA backend, candle-kernels' PTX and our
 # own CUDA kernels) on a machine with no GPU and no CUDA install, as CI does (.ci/run):
 #
-# - nvcc, the CUDA headers and CCCL come from PyPI (nvidia-cuda-nvcc, -runtime, -cccl 13.x);
+# - nvcc, the CUDA headers and CCCL come from PyPI (nvidia-cuda-nvcc, -runtime, -cccl 13.0);
 # - CUDA_COMPUTE_CAP (default 90, the H200 of scripts/gpu-check.sh) spares candle's build a call
 #   to nvidia-smi;
 # - the final link needs libcuda, libnvrtc, libcurand, libcublas, libcublasLt and libcudart
@@ -24,10 +24,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv="${SYNFACE_CUDA_VENV:-${TMPDIR:-/tmp}/synface-cuda-venv}"
+# CUDA 13.0, the oldest CUDA 13, on purpose: candle-kernels' PTX carries the PTX ISA version of
+# the nvcc that wrote it, and a driver only JIT-compiles ISA versions it knows. nvcc 13.5 writes
+# ISA 9.5, which the first CUDA 13 drivers (580.x, the H200 of scripts/gpu-check.sh) refuse;
+# 13.0 writes 9.0, which every CUDA 13 driver loads. nvidia-nvvm (cicc) and nvidia-cuda-crt are
+# pinned too: nvcc's wheel otherwise pulls the newest, and cicc is what chooses the ISA version.
+venv="${SYNFACE_CUDA_VENV:-${TMPDIR:-/tmp}/synface-cuda13.0-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q nvidia-cuda-nvcc==13.5.37 nvidia-cuda-runtime==13.5.37 \
-  nvidia-cuda-cccl==13.3.5.0.6 nvidia-cuda-nvrtc==13.5.37
+"$venv/bin/pip" install -q nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 \
+  nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 \
+  nvidia-cuda-nvrtc==13.0.88
 cu="$("$venv/bin/python" -c 'import nvidia.cu13 as m; print(list(m.__path__)[0])')"
 
 export PATH="$cu/bin:$PATH"

@@ -11,11 +11,14 @@
 #     1. the environment, and which CUDA libraries the binaries cannot find (they need the
 #        driver and CUDA 13's cuBLAS, cuRAND, NVRTC and runtime: scripts/cuda-cargo.sh);
 #     2. the kernels' GPU-vs-CPU tests (kernels/tests/gpu.rs: max abs error per kernel, the
-#        batch op bit for bit) and the NVRTC compile test;
+#        batch op bit for bit, also as the candle op on device tensors that CUDA training
+#        uses) and the NVRTC compile test;
 #     3. cosine over pairs as a fraction of the device's peak memory bandwidth and all-vs-all
-#        GFLOP/s, against the CPU reference and (when PyTorch with CUDA is there) cuBLAS;
+#        GFLOP/s, kernel only (inputs on the device) and with the host copies, against the
+#        CPU reference and (when PyTorch with CUDA is there) cuBLAS;
 #     4. a training step of LResNet50E-IR at 112x112, batch 128, on the GPU, in images/s
-#        (stages/examples/train_bench.rs);
+#        (stages/examples/train_bench.rs), and the same step in JAX on the same GPU
+#        (bench/train/jax_bench.py, full f32);
 #     5. `synface run pipelines/quick.toml --gpus 1` end to end;
 #     6. a summary.
 set -uo pipefail
@@ -66,6 +69,7 @@ run() {
   step "environment"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     || note "nvidia-smi failed"
+  cuda_libs "$bin/synface"
   local missing
   missing=$(ldd "$bin/synface" | grep "not found" | awk '{print $1}' | tr '\n' ' ')
   [ -z "$missing" ] || note "libraries not found: $missing(install CUDA 13 or set LD_LIBRARY_PATH)"
@@ -89,6 +93,14 @@ run() {
   else
     note "train_bench on cuda:0 failed: $(grep -m1 '^Error' "$bin/train.txt" | cut -c1-200)"
   fi
+  # The same network and step in JAX on the same GPU (bench/train/jax_bench.py), in full f32
+  # as candle computes (JAX's default would use TF32 for the matrix products).
+  if timeout 240 env JAX_DEFAULT_MATMUL_PRECISION=highest python3 bench/train/jax_bench.py \
+      5 128 112 lresnet50 > "$bin/jax.txt" 2>&1; then
+    note "LResNet50E-IR in JAX on the same GPU (f32): $(grep -E '^jax ' "$bin/jax.txt" | cut -c1-60) $(grep -E 'jax_train_img_s|jax_forward_img_s' "$bin/jax.txt" | tr '\n' ' ')"
+  else
+    note "jax_bench on the GPU failed: $(tail -2 "$bin/jax.txt" | cut -c1-200)"
+  fi
 
   step "quick.toml end to end on the GPU"
   local start=$(date +%s)
@@ -102,6 +114,34 @@ run() {
   step "summary"
   printf '%s\n' "${summary[@]}"
   echo "total: $(( $(date +%s) - T0 ))s"
+  # Each step's whole output and the quick run's results, for the note.
+  [ -z "${OUT:-}" ] || (cd "$bin" && tar czf "$OUT/steps.tgz" ./*.txt \
+    $(find runs -name '*.csv' -o -name '*.json' 2>/dev/null | head -200))
+}
+
+# Puts on LD_LIBRARY_PATH the folders that hold the CUDA 13 libraries <binary> cannot find yet:
+# a toolkit under /usr/local/cuda*, the driver's folder, or the nvidia-* wheels of the machine's
+# python3 (PyTorch's cu13 wheels ship cuBLAS, cuRAND, NVRTC and the runtime as nvidia/cu13/lib).
+cuda_libs() { # <binary>
+  local dirs=(/usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/local/cuda/lib64
+    /usr/local/cuda/targets/x86_64-linux/lib)
+  local py
+  py=$(python3 -c 'import nvidia, os
+for p in nvidia.__path__:
+    for sub in sorted(os.listdir(p)):
+        if os.path.isdir(os.path.join(p, sub, "lib")):
+            print(os.path.join(p, sub, "lib"))' 2>/dev/null)
+  [ -z "$py" ] || mapfile -t -O "${#dirs[@]}" dirs <<< "$py"
+  local lib d
+  for lib in $(ldd "$1" | grep "not found" | awk '{print $1}'); do
+    for d in "${dirs[@]}"; do
+      if [ -e "$d/$lib" ]; then
+        export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        echo "$lib: $d"
+        break
+      fi
+    done
+  done
 }
 
 bench() { # <bin dir>
@@ -119,12 +159,17 @@ try:
 except ValueError:
     print("similarity_bench on cuda:0 printed no result"); sys.exit()
 dim = int(sys.argv[3])
-bw = g["pairs_per_s"] * (2 * dim * 4 + 12)  # two rows of f32, two u32 indices, one f32 out
+per_pair = 2 * dim * 4 + 12  # bytes: two rows of f32, two u32 indices, one f32 out
 peak = g.get("peak_bw")
-frac = f"{bw / peak:.2f} of peak {peak / 1e12:.2f} TB/s" if peak else "peak unknown"
-print(f"cosine pairs: {g['pairs_per_s'] / 1e6:.1f} M pairs/s = {bw / 1e9:.0f} GB/s ({frac}); "
-      f"CPU {c['pairs_per_s'] / 1e6:.2f} M pairs/s; all-vs-all {g['all_gflops']:.0f} GFLOP/s, "
-      f"CPU {c['all_gflops']:.1f}")
+def bw(pairs_s):
+    b = g["pairs"] / pairs_s * per_pair
+    frac = f"{b / peak:.2f} of peak {peak / 1e12:.2f} TB/s" if peak else "peak unknown"
+    return f"{g['pairs'] / pairs_s / 1e6:.1f} M pairs/s = {b / 1e9:.0f} GB/s ({frac})"
+flops = 2 * g["all_rows"] ** 2 * dim
+print(f"cosine pairs, kernel only: {bw(g['kernel_pairs_s'])}; with host copies: "
+      f"{bw(g['pairs_s'])}; CPU {c['pairs_per_s'] / 1e6:.2f} M pairs/s. "
+      f"All-vs-all, kernel only: {flops / g['kernel_all_s'] / 1e9:.0f} GFLOP/s; with host "
+      f"copies: {g['all_gflops']:.0f}; CPU {c['all_gflops']:.1f}")
 PY
 )
   note "$line"
@@ -148,6 +193,11 @@ PY
 
 case "${1:-}" in
   prepare) prepare ;;
-  run) run ;;
+  # Under the device tool, $OUT comes back: the whole log and each step's output go there.
+  run) if [ -n "${OUT:-}" ]; then
+         run 2>&1 | tee "$OUT/gpu-check.log"
+       else
+         run
+       fi ;;
   *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
 esac

@@ -94,8 +94,9 @@ fn run(args: &[String]) {
     let (a, b) = (&emb[..rows * dim], &emb[rows * dim..2 * rows * dim]);
     let (ta, sa) = best(reps, || backend.cosine_all(a, b, dim).expect("cosine_all"));
     let sum = |v: &[f32]| v.iter().map(|x| *x as f64).sum::<f64>();
+    let resident = resident_times(&backend, (&emb, dim), &pairs, (a, b), reps);
     println!(
-        "{{\"impl\":\"synface-kernels\",\"backend\":\"{}\",\"simd\":\"{:?}\",\"threads\":{},\"pairs\":{},\"pairs_s\":{tp},\"pairs_per_s\":{},\"all_rows\":{rows},\"all_s\":{ta},\"all_gflops\":{},\"pairs_checksum\":{},\"all_checksum\":{},\"peak_bw\":{}}}",
+        "{{\"impl\":\"synface-kernels\",\"backend\":\"{}\",\"simd\":\"{:?}\",\"threads\":{},\"pairs\":{},\"pairs_s\":{tp},\"pairs_per_s\":{},\"all_rows\":{rows},\"all_s\":{ta},\"all_gflops\":{},\"pairs_checksum\":{},\"all_checksum\":{},\"peak_bw\":{}{resident}}}",
         backend.describe(),
         synface_kernels::cpu::simd::level(),
         rayon::current_num_threads(),
@@ -106,6 +107,30 @@ fn run(args: &[String]) {
         sum(&sa),
         backend.peak_bandwidth().map_or("null".to_string(), |b| b.to_string()),
     );
+}
+
+/// On a GPU, the kernel-only times (inputs already on the device) as extra JSON fields
+/// `kernel_pairs_s` and `kernel_all_s`; the times above include the host-device copies.
+fn resident_times(
+    backend: &Backend,
+    emb: (&[f32], usize),
+    pairs: &[(u32, u32)],
+    ab: (&[f32], &[f32]),
+    reps: usize,
+) -> String {
+    match backend {
+        Backend::Cpu => String::new(),
+        #[cfg(any(feature = "gpu", feature = "cuda"))]
+        Backend::Gpu(g) => {
+            let t = g
+                .time_resident(emb, pairs, ab, reps)
+                .expect("kernel-only timing");
+            format!(
+                ",\"kernel_pairs_s\":{},\"kernel_all_s\":{}",
+                t.pairs_s, t.all_s
+            )
+        }
+    }
 }
 
 fn main() {

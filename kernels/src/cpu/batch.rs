@@ -76,33 +76,47 @@ pub fn check_batch(
     batch: &Batch,
     mix: Option<&DomainMix>,
 ) -> Result<usize, KernelError> {
+    let n_syn = syn.count("synthetic images")?;
+    let mix = match mix {
+        Some(m) => {
+            let n_real = m.real.count("real images")?;
+            if (m.real.h, m.real.w) != (syn.h, syn.w) {
+                return Err(KernelError::Length {
+                    what: "real image bytes (same size as the synthetic ones)",
+                    expected: syn.len(),
+                    got: m.real.len(),
+                });
+            }
+            Some((m.partners, m.psi, n_real))
+        }
+        None => None,
+    };
+    check_selection(batch, n_syn, mix)
+}
+
+/// The checks of [`check_batch`] that need only the image counts: `n_syn` synthetic images and,
+/// for domain mixup, `(partners, psi, n_real)`. Also used where the images are device tensors
+/// ([`crate::BatchOp`]).
+pub(crate) fn check_selection(
+    batch: &Batch,
+    n_syn: usize,
+    mix: Option<(&[u32], f32, usize)>,
+) -> Result<usize, KernelError> {
     if batch.size == 0 {
         return Err(KernelError::ZeroDim { what: "size" });
     }
-    let n_syn = syn.count("synthetic images")?;
     check_indices("rows", batch.rows.iter().copied(), n_syn)?;
-    if let Some(m) = mix {
-        let n_real = m.real.count("real images")?;
-        if (m.real.h, m.real.w) != (syn.h, syn.w) {
-            return Err(KernelError::Length {
-                what: "real image bytes (same size as the synthetic ones)",
-                expected: syn.len(),
-                got: m.real.len(),
-            });
-        }
-        if m.partners.len() != batch.rows.len() {
+    if let Some((partners, psi, n_real)) = mix {
+        if partners.len() != batch.rows.len() {
             return Err(KernelError::Length {
                 what: "partners",
                 expected: batch.rows.len(),
-                got: m.partners.len(),
+                got: partners.len(),
             });
         }
-        check_indices("partners", m.partners.iter().copied(), n_real)?;
-        if !(0.0..=1.0).contains(&m.psi) {
-            return Err(KernelError::Coef {
-                at: 0,
-                value: m.psi,
-            });
+        check_indices("partners", partners.iter().copied(), n_real)?;
+        if !(0.0..=1.0).contains(&psi) {
+            return Err(KernelError::Coef { at: 0, value: psi });
         }
     }
     Ok(batch.rows.len())

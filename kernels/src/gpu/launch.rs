@@ -282,3 +282,64 @@ impl GpuKernels {
         driver(self.stream.synchronize())
     }
 }
+
+/// [`crate::BatchOp`] on candle's CUDA storage: checks the selection, uploads the batch's
+/// indices and flips (the images are already on the device), and runs `batch_input_f32` on
+/// candle's own stream, so that candle's next ops on the output are ordered after it with no
+/// cross-stream synchronisation, into a buffer that candle then owns.
+#[cfg(feature = "cuda")]
+pub(crate) fn batch_op_cuda(
+    op: &crate::BatchOp,
+    (s1, l1): (&candle_core::CudaStorage, &candle_core::Layout),
+    (s2, l2): (&candle_core::CudaStorage, &candle_core::Layout),
+) -> candle_core::Result<candle_core::CudaStorage> {
+    use candle_core::Error;
+    let span = |l: &candle_core::Layout, what: &str| {
+        l.contiguous_offsets().ok_or_else(|| {
+            Error::Msg(format!(
+                "batch op: the {what} images must be a contiguous tensor"
+            ))
+        })
+    };
+    let ((a1, b1), (a2, b2)) = (span(l1, "synthetic")?, span(l2, "real")?);
+    let n = op.check(b1 - a1, b2 - a2).map_err(Error::wrap)?;
+    let dev = s1.device.clone();
+    let ptx = super::ptx("batch.cu").map_err(Error::wrap)?;
+    let func = dev.get_or_load_custom_func("batch_input_f32", "synface_batch", ptx)?;
+    let stream = dev.cuda_stream();
+    let syn = s1.as_cuda_slice::<u8>()?.slice(a1..b1);
+    // Without mixup the kernel never reads `real`; any device buffer stands in.
+    let real = match op.mix {
+        Some(_) => s2.as_cuda_slice::<u8>()?.slice(a2..b2),
+        None => s1.as_cuda_slice::<u8>()?.slice(a1..b1),
+    };
+    let flips: Vec<u8> = (0..n)
+        .map(|i| u8::from(op.flips.get(i).copied().unwrap_or(false)))
+        .collect();
+    let (partners, psi) = match &op.mix {
+        Some((p, psi)) => (p.as_slice(), *psi),
+        None => (op.rows.as_slice(), 1.0),
+    };
+    let up = |x: &[u32]| stream.clone_htod(x).map_err(Error::wrap);
+    let (rows, partners) = (up(&op.rows)?, up(partners)?);
+    let flips = stream.clone_htod(&flips).map_err(Error::wrap)?;
+    let total = n * 3 * op.size * op.size;
+    let mut out = stream
+        .alloc_zeros::<f32>(total.max(1))
+        .map_err(Error::wrap)?;
+    let args = BatchArgs {
+        syn: &syn,
+        real: &real,
+        rows: &rows.as_view(),
+        partners: &partners.as_view(),
+        flips: &flips.as_view(),
+        psi,
+        mix: op.mix.is_some(),
+        h: op.h,
+        w: op.w,
+        size: op.size,
+        n,
+    };
+    launch_batch_input(&stream, &func, &args, &mut out.slice_mut(0..total)).map_err(Error::wrap)?;
+    Ok(candle_core::CudaStorage::wrap_cuda_slice(out, dev))
+}

@@ -6,6 +6,12 @@
 //! the direct dependency (candle links CUDA dynamically; see `Cargo.toml`).
 
 mod launch;
+mod timing;
+
+pub use timing::ResidentTimes;
+
+#[cfg(feature = "cuda")]
+pub(crate) use launch::batch_op_cuda;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -18,7 +18,7 @@ use synface_engine::{CancelToken, CheckpointStore, ProgressSink, StageError};
 
 use super::backbone::{Backbone, BackboneConfig};
 use super::holdout::{build_pairs, pair_accuracy, Pairs};
-use super::input::{batch_chw, to_tensor, Partners};
+use super::input::BatchSource;
 use super::layers::{
     from_safetensors, init_seeded, load_into, sorted_vars, to_safetensors, HostTensor,
 };
@@ -271,7 +271,7 @@ struct StepOut {
 fn train_step(
     cfg: &TrainConfig,
     data: &TrainData,
-    device: &candle_core::Device,
+    src: &BatchSource,
     model: &Backbone,
     head: &MarginHead,
     opt: &mut Sgd,
@@ -280,7 +280,6 @@ fn train_step(
     lr: f64,
 ) -> Result<StepOut> {
     let syn = data.syn;
-    let (h, w, size) = (syn.info.height, syn.info.width, cfg.backbone.input_size);
     let mut rng = rng_for(cfg.seed, "step", step);
     let flips: Vec<bool> = rows
         .iter()
@@ -291,7 +290,7 @@ fn train_step(
     let phi: Vec<f32> = rows.iter().map(|&i| syn.phi[i]).collect();
     let mut targets = Targets::mixed(&a, &b, &phi);
     let x = match &data.real {
-        None => batch_chw(&syn.images, (h, w), rows, &flips, size, None)?,
+        None => src.batch(rows, &flips, None)?,
         Some((real, grid)) => {
             let psi = grid[rng.random_range(0..grid.len())];
             // Each synthetic image gets a real partner drawn anew for this batch (seeded by
@@ -302,15 +301,9 @@ fn train_step(
                 .collect();
             let yr: Vec<usize> = partners.iter().map(|&i| real.label_a[i] as usize).collect();
             targets = targets.with_domain(&yr, psi)?;
-            let mix = Partners {
-                images: &real.images,
-                rows: &partners,
-                psi,
-            };
-            batch_chw(&syn.images, (h, w), rows, &flips, size, Some(mix))?
+            src.batch(rows, &flips, Some((&partners, psi)))?
         }
     };
-    let x = to_tensor(x, size, device)?;
     let emb = model.forward_rng(&x, true, Some(&mut rng))?;
     let out = head.forward(&emb, &targets)?;
     let grads = out.loss.backward()?;
@@ -329,21 +322,14 @@ fn train_step(
 
 fn evaluate(
     model: &Backbone,
-    syn: &Dataset,
+    src: &BatchSource,
     split: &Split,
     pairs: &Pairs,
-    size: usize,
     dim: usize,
-    device: &candle_core::Device,
 ) -> Result<f64> {
-    let (h, w) = (syn.info.height, syn.info.width);
     let mut emb = Vec::with_capacity(split.val.len() * dim);
     for chunk in split.val.chunks(64) {
-        let x = to_tensor(
-            batch_chw(&syn.images, (h, w), chunk, &[], size, None)?,
-            size,
-            device,
-        )?;
+        let x = src.batch(chunk, &[], None)?;
         let e = model.forward_t(&x, false)?;
         emb.extend(e.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
     }
@@ -422,6 +408,13 @@ fn train_inner(
     hooks.progress.set_total(total, "steps");
     hooks.progress.inc(p.step.min(total));
 
+    let src = BatchSource::new(
+        &syn.images,
+        data.real.as_ref().map(|(r, _)| r.images.as_slice()),
+        (syn.info.height, syn.info.width),
+        cfg.backbone.input_size,
+        device,
+    )?;
     let start = Instant::now();
     let mut train_secs = 0.0;
     let mut trained = 0usize;
@@ -439,7 +432,7 @@ fn train_inner(
         let rows = &order[k..k + bs];
         let lr = schedule.at(p.step);
         let t0 = Instant::now();
-        let out = train_step(cfg, data, device, &model, &head, &mut opt, rows, p.step, lr)?;
+        let out = train_step(cfg, data, &src, &model, &head, &mut opt, rows, p.step, lr)?;
         train_secs += t0.elapsed().as_secs_f64();
         trained += bs;
         p.curve.push_str(&format!(
@@ -459,15 +452,7 @@ fn train_inner(
             trained as f64 / train_secs.max(1e-9)
         ));
         if p.step % per_epoch == 0 && !pairs.is_empty() {
-            let acc = evaluate(
-                &model,
-                syn,
-                &split,
-                &pairs,
-                cfg.backbone.input_size,
-                cfg.backbone.embedding,
-                device,
-            )?;
+            let acc = evaluate(&model, &src, &split, &pairs, cfg.backbone.embedding)?;
             if p.best.is_none_or(|(b, _)| acc > b) {
                 p.best = Some((acc, (p.step / per_epoch) as usize));
                 p.best_weights = Some(backbone_tensors(&vm)?);
