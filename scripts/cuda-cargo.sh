@@ -10,7 +10,8 @@
 #   PyPI, so tests compile our kernels with CUDA 13's compiler (kernels/tests/nvrtc_compile.rs).
 #   The driver, cuBLAS(Lt) and cuRAND come with the driver and toolkit of a GPU machine; here we
 #   link against stubs generated from cudarc's own bindings: one shared library per CUDA
-#   library, with the real library's SONAME, every function returning an error code. The binary
+#   library, with the real library's SONAME, every function returning an error code (cuDNN too,
+#   for `--features cudnn`). The binary
 #   records the real names (libcuda.so.1, libcublas.so.13, ...), so on a machine with CUDA 13 it
 #   runs against the real libraries (the CUDA toolkit's own `lib/stubs/libcuda.so` serves the
 #   same purpose). For `cargo test` here the stubs are on LD_LIBRARY_PATH under those names:
@@ -68,6 +69,8 @@ ln -sf "$cu/lib/libcudart.so.13" "$stubs/libcudart.so"
 gen_stub curand curand libcurand.so.10
 gen_stub cublas cublas libcublas.so.13
 gen_stub cublaslt cublasLt libcublasLt.so.13
+# For `--features cudnn` (candle's convolutions through cuDNN 9).
+gen_stub cudnn cudnn libcudnn.so.9
 
 [ "$#" -ge 1 ] || { echo "usage: $0 <cargo command> [args...]" >&2; exit 2; }
 cmd="$1"

@@ -27,10 +27,12 @@ PACK=gpu-check/pack
 
 prepare() {
   set -e
-  scripts/cuda-cargo.sh build --workspace --all-targets
+  # SYNFACE_GPU_FEATURES=cudnn builds candle's convolutions on cuDNN as well.
+  local feats=(${SYNFACE_GPU_FEATURES:+--features "$SYNFACE_GPU_FEATURES"})
+  scripts/cuda-cargo.sh build --workspace --all-targets "${feats[@]}"
   rm -rf "$PACK" && mkdir -p "$PACK"
   # The test executables of this build, by target name.
-  scripts/cuda-cargo.sh test --workspace --no-run --message-format=json 2>/dev/null \
+  scripts/cuda-cargo.sh test --workspace --no-run --message-format=json "${feats[@]}" 2>/dev/null \
     | python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -88,7 +90,9 @@ run() {
   bench "$bin"
 
   step "training step: LResNet50E-IR, 112x112, batch 128"
-  if timeout 240 "$bin/train_bench" 5 128 112 lresnet50 cuda:0 > "$bin/train.txt" 2>&1; then
+  # NVIDIA_TF32_OVERRIDE=0: full f32 in cuBLAS and cuDNN, as in JAX's run below.
+  if timeout 240 env NVIDIA_TF32_OVERRIDE=0 "$bin/train_bench" 5 128 112 lresnet50 cuda:0 \
+      > "$bin/train.txt" 2>&1; then
     note "LResNet50E-IR on cuda:0: $(grep -E 'candle_train_img_s|split_ms' "$bin/train.txt" | tr '\n' ' ')"
   else
     note "train_bench on cuda:0 failed: $(grep -m1 '^Error' "$bin/train.txt" | cut -c1-200)"
