@@ -107,20 +107,6 @@ impl Backend {
             Backend::Gpu(k) => k.cosine_all(a, b, dim),
         }
     }
-
-    /// See [`cpu::batch_input`].
-    pub fn batch_input(
-        &self,
-        syn: &cpu::batch::Images,
-        batch: &cpu::batch::Batch,
-        mix: Option<&cpu::batch::DomainMix>,
-    ) -> Result<Vec<f32>, KernelError> {
-        match self {
-            Backend::Cpu => cpu::batch_input(syn, batch, mix),
-            #[cfg(any(feature = "gpu", feature = "cuda"))]
-            Backend::Gpu(k) => k.batch_input(syn, batch, mix),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -136,20 +122,6 @@ mod tests {
         assert_eq!(
             b.cosine_pairs(&e, 2, &[(0, 1)]).unwrap(),
             cpu::cosine_pairs(&e, 2, &[(0, 1)]).unwrap()
-        );
-        let syn = cpu::batch::Images {
-            pixels: &[10, 20, 30],
-            h: 1,
-            w: 1,
-        };
-        let batch = cpu::batch::Batch {
-            rows: &[0],
-            flips: &[],
-            size: 1,
-        };
-        assert_eq!(
-            b.batch_input(&syn, &batch, None).unwrap(),
-            cpu::batch_input(&syn, &batch, None).unwrap()
         );
     }
 

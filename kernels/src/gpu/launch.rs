@@ -7,12 +7,11 @@ use cudarc::driver::{
 };
 
 use super::{cudarc, driver, GpuKernels};
-use crate::cpu::batch::{check_batch, Batch, DomainMix, Images};
 use crate::error::{check_indices, rows, GpuError, KernelError};
 
 const WARPS_PER_BLOCK: u32 = 8;
 
-fn i32_arg(what: &str, v: usize) -> Result<i32, GpuError> {
+pub(super) fn i32_arg(what: &str, v: usize) -> Result<i32, GpuError> {
     i32::try_from(v)
         .map_err(|_| GpuError::Driver(format!("{what} = {v} exceeds the kernel's i32 range")))
 }
@@ -93,59 +92,6 @@ pub(crate) fn launch_l2_normalize(
     l.arg(x).arg(&n_i).arg(&d);
     // SAFETY: matches `l2_normalize_f32`.
     driver(unsafe { l.launch(warp_grid(n)) }).map(|_| ())
-}
-
-/// Device buffers of one batch-op call (validated with [`check_batch`] by the caller).
-pub(crate) struct BatchArgs<'a, 'b> {
-    pub syn: &'a CudaView<'b, u8>,
-    /// The real images; any non-empty buffer when `mix` is false.
-    pub real: &'a CudaView<'b, u8>,
-    pub rows: &'a CudaView<'b, u32>,
-    pub partners: &'a CudaView<'b, u32>,
-    pub flips: &'a CudaView<'b, u8>,
-    pub psi: f32,
-    pub mix: bool,
-    pub h: usize,
-    pub w: usize,
-    pub size: usize,
-    pub n: usize,
-}
-
-/// Launch `batch_input_f32` into `out` (`n * 3 * size * size` floats).
-pub(crate) fn launch_batch_input(
-    stream: &CudaStream,
-    func: &CudaFunction,
-    a: &BatchArgs<'_, '_>,
-    out: &mut CudaViewMut<'_, f32>,
-) -> Result<(), GpuError> {
-    if a.n == 0 {
-        return Ok(());
-    }
-    let (h, w) = (i32_arg("height", a.h)?, i32_arg("width", a.w)?);
-    let (size, n) = (i32_arg("size", a.size)?, i32_arg("samples", a.n)?);
-    let mix = i32::from(a.mix);
-    let total = a.n * 3 * a.size * a.size;
-    let cfg = LaunchConfig {
-        grid_dim: (total.div_ceil(256).min(65535) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    let mut l = stream.launch_builder(func);
-    l.arg(a.syn)
-        .arg(a.real)
-        .arg(a.rows)
-        .arg(a.partners)
-        .arg(a.flips);
-    l.arg(&a.psi)
-        .arg(&mix)
-        .arg(&h)
-        .arg(&w)
-        .arg(&size)
-        .arg(&n)
-        .arg(out);
-    // SAFETY: argument types and order match `batch_input_f32` in batch.cu; `check_batch`
-    // bounded every row and partner index and the image buffers, and `out` holds `total`.
-    driver(unsafe { l.launch(cfg) }).map(|_| ())
 }
 
 impl GpuKernels {
@@ -230,116 +176,8 @@ impl GpuKernels {
         Ok(())
     }
 
-    /// GPU version of [`crate::cpu::batch::batch_input`] (the same bits).
-    pub fn batch_input(
-        &self,
-        syn: &Images,
-        batch: &Batch,
-        mix: Option<&DomainMix>,
-    ) -> Result<Vec<f32>, KernelError> {
-        let n = check_batch(syn, batch, mix)?;
-        let total = n * 3 * batch.size * batch.size;
-        if total == 0 {
-            return Ok(Vec::new());
-        }
-        let flips: Vec<u8> = (0..n)
-            .map(|i| u8::from(batch.flips.get(i).copied().unwrap_or(false)))
-            .collect();
-        let (real, partners, psi) = match mix {
-            Some(m) => (m.real.pixels, m.partners, m.psi),
-            None => (&syn.pixels[..1], batch.rows, 1.0),
-        };
-        let (ds, dr) = (self.up(syn.pixels)?, self.up(real)?);
-        let (drows, dpart, dflip) = (self.up(batch.rows)?, self.up(partners)?, self.up(&flips)?);
-        let mut out = self.zeros::<f32>(total)?;
-        let (sv, rv, rowv, pv, fv) = (
-            ds.as_view(),
-            dr.as_view(),
-            drows.as_view(),
-            dpart.as_view(),
-            dflip.as_view(),
-        );
-        let args = BatchArgs {
-            syn: &sv,
-            real: &rv,
-            rows: &rowv,
-            partners: &pv,
-            flips: &fv,
-            psi,
-            mix: mix.is_some(),
-            h: syn.h,
-            w: syn.w,
-            size: batch.size,
-            n,
-        };
-        let mut ov = out.slice_mut(0..total);
-        launch_batch_input(&self.stream, &self.f_batch, &args, &mut ov)?;
-        Ok(self.down(&out, total)?)
-    }
-
     /// Wait for all queued work on this device's stream.
     pub fn synchronize(&self) -> Result<(), GpuError> {
         driver(self.stream.synchronize())
     }
-}
-
-/// [`crate::BatchOp`] on candle's CUDA storage: checks the selection, uploads the batch's
-/// indices and flips (the images are already on the device), and runs `batch_input_f32` on
-/// candle's own stream, so that candle's next ops on the output are ordered after it with no
-/// cross-stream synchronisation, into a buffer that candle then owns.
-#[cfg(feature = "cuda")]
-pub(crate) fn batch_op_cuda(
-    op: &crate::BatchOp,
-    (s1, l1): (&candle_core::CudaStorage, &candle_core::Layout),
-    (s2, l2): (&candle_core::CudaStorage, &candle_core::Layout),
-) -> candle_core::Result<candle_core::CudaStorage> {
-    use candle_core::Error;
-    let span = |l: &candle_core::Layout, what: &str| {
-        l.contiguous_offsets().ok_or_else(|| {
-            Error::Msg(format!(
-                "batch op: the {what} images must be a contiguous tensor"
-            ))
-        })
-    };
-    let ((a1, b1), (a2, b2)) = (span(l1, "synthetic")?, span(l2, "real")?);
-    let n = op.check(b1 - a1, b2 - a2).map_err(Error::wrap)?;
-    let dev = s1.device.clone();
-    let ptx = super::ptx("batch.cu").map_err(Error::wrap)?;
-    let func = dev.get_or_load_custom_func("batch_input_f32", "synface_batch", ptx)?;
-    let stream = dev.cuda_stream();
-    let syn = s1.as_cuda_slice::<u8>()?.slice(a1..b1);
-    // Without mixup the kernel never reads `real`; any device buffer stands in.
-    let real = match op.mix {
-        Some(_) => s2.as_cuda_slice::<u8>()?.slice(a2..b2),
-        None => s1.as_cuda_slice::<u8>()?.slice(a1..b1),
-    };
-    let flips: Vec<u8> = (0..n)
-        .map(|i| u8::from(op.flips.get(i).copied().unwrap_or(false)))
-        .collect();
-    let (partners, psi) = match &op.mix {
-        Some((p, psi)) => (p.as_slice(), *psi),
-        None => (op.rows.as_slice(), 1.0),
-    };
-    let up = |x: &[u32]| stream.clone_htod(x).map_err(Error::wrap);
-    let (rows, partners) = (up(&op.rows)?, up(partners)?);
-    let flips = stream.clone_htod(&flips).map_err(Error::wrap)?;
-    let total = n * 3 * op.size * op.size;
-    let mut out = stream
-        .alloc_zeros::<f32>(total.max(1))
-        .map_err(Error::wrap)?;
-    let args = BatchArgs {
-        syn: &syn,
-        real: &real,
-        rows: &rows.as_view(),
-        partners: &partners.as_view(),
-        flips: &flips.as_view(),
-        psi,
-        mix: op.mix.is_some(),
-        h: op.h,
-        w: op.w,
-        size: op.size,
-        n,
-    };
-    launch_batch_input(&stream, &func, &args, &mut out.slice_mut(0..total)).map_err(Error::wrap)?;
-    Ok(candle_core::CudaStorage::wrap_cuda_slice(out, dev))
 }

@@ -1,17 +1,19 @@
 //! CUDA implementations: the `.cu` sources under `src/cu/` compiled at run time with NVRTC
 //! (through cudarc, which loads the driver and NVRTC dynamically, so building needs no CUDA
-//! toolkit), loaded once per device and cached ([`GpuKernels::get`]).
+//! toolkit), loaded once per device and cached ([`GpuKernels::get`]). The batch op's kernel is
+//! launched through candle instead (`batch_op.rs`, feature `cuda`), where training's tensors are.
 //!
 //! With the `cuda` feature the cudarc re-exported by candle's CUDA backend is used instead of
 //! the direct dependency (candle links CUDA dynamically; see `Cargo.toml`).
 
+#[cfg(feature = "cuda")]
+mod batch_op;
 mod launch;
 mod timing;
 
-pub use timing::ResidentTimes;
-
 #[cfg(feature = "cuda")]
-pub(crate) use launch::batch_op_cuda;
+pub(crate) use batch_op::batch_op_cuda;
+pub use timing::ResidentTimes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -136,7 +138,6 @@ pub struct GpuKernels {
     pub(crate) f_pairs: CudaFunction,
     pub(crate) f_all: CudaFunction,
     pub(crate) f_norm: CudaFunction,
-    pub(crate) f_batch: CudaFunction,
 }
 
 impl std::fmt::Debug for GpuKernels {
@@ -168,13 +169,11 @@ impl GpuKernels {
         let ctx = driver(CudaContext::new(ordinal))?;
         let stream = ctx.default_stream();
         let cos = driver(ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx("cosine.cu")?)))?;
-        let batch = driver(ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx("batch.cu")?)))?;
         Ok(GpuKernels {
             ordinal,
             f_pairs: driver(cos.load_function("cosine_pairs_f32"))?,
             f_all: driver(cos.load_function("cosine_all_f32"))?,
             f_norm: driver(cos.load_function("l2_normalize_f32"))?,
-            f_batch: driver(batch.load_function("batch_input_f32"))?,
             ctx,
             stream,
         })
