@@ -78,16 +78,13 @@ impl BatchOp {
     }
 }
 
-/// The contiguous part of `s` that `l` describes.
-pub(crate) fn contiguous<'a, T>(
-    what: &str,
-    s: &'a [T],
-    l: &Layout,
-) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s[a..b]),
-        None => candle_core::bail!("batch op: the {what} images must be a contiguous tensor"),
-    }
+/// The element range of a contiguous input, or the error both implementations give.
+pub(crate) fn span(what: &str, l: &Layout) -> candle_core::Result<(usize, usize)> {
+    l.contiguous_offsets().ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "batch op: the {what} images must be a contiguous tensor"
+        ))
+    })
 }
 
 impl CustomOp2 for BatchOp {
@@ -105,10 +102,8 @@ impl CustomOp2 for BatchOp {
         let (CpuStorage::U8(syn), CpuStorage::U8(real)) = (s1, s2) else {
             candle_core::bail!("batch op: the images must be u8 tensors")
         };
-        let (syn, real) = (
-            contiguous("synthetic", syn, l1)?,
-            contiguous("real", real, l2)?,
-        );
+        let ((a1, b1), (a2, b2)) = (span("synthetic", l1)?, span("real", l2)?);
+        let (syn, real) = (&syn[a1..b1], &real[a2..b2]);
         // The checks the CUDA path makes, so both report the same errors.
         self.check(syn.len(), real.len())
             .map_err(candle_core::Error::wrap)?;

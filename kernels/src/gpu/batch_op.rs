@@ -10,6 +10,7 @@ use cudarc::driver::{
 use super::launch::i32_arg;
 use super::{cudarc, driver};
 use crate::error::GpuError;
+use crate::tensor_op::span;
 
 /// Device buffers of one batch-op call (validated with `BatchOp::check` by the caller).
 struct BatchArgs<'a, 'b> {
@@ -74,14 +75,7 @@ pub(crate) fn batch_op_cuda(
     (s2, l2): (&candle_core::CudaStorage, &candle_core::Layout),
 ) -> candle_core::Result<candle_core::CudaStorage> {
     use candle_core::Error;
-    let span = |l: &candle_core::Layout, what: &str| {
-        l.contiguous_offsets().ok_or_else(|| {
-            Error::Msg(format!(
-                "batch op: the {what} images must be a contiguous tensor"
-            ))
-        })
-    };
-    let ((a1, b1), (a2, b2)) = (span(l1, "synthetic")?, span(l2, "real")?);
+    let ((a1, b1), (a2, b2)) = (span("synthetic", l1)?, span("real", l2)?);
     let n = op.check(b1 - a1, b2 - a2).map_err(Error::wrap)?;
     let dev = s1.device.clone();
     let ptx = super::ptx("batch.cu").map_err(Error::wrap)?;
