@@ -17,8 +17,9 @@
 #        GFLOP/s, kernel only (inputs on the device) and with the host copies, against the
 #        CPU reference and (when PyTorch with CUDA is there) cuBLAS;
 #     4. a training step of LResNet50E-IR at 112x112, batch 128, on the GPU, in images/s
-#        (stages/examples/train_bench.rs), and the same step in JAX on the same GPU
-#        (bench/train/jax_bench.py, full f32);
+#        (stages/examples/train_bench.rs), again with candle's convolutions on cuDNN (feature
+#        `cudnn`), and the same step in JAX on the same GPU (bench/train/jax_bench.py), all in
+#        full f32;
 #     5. `synface run pipelines/quick.toml --gpus 1` end to end;
 #     6. a summary.
 set -uo pipefail
@@ -27,27 +28,34 @@ PACK=gpu-check/pack
 
 prepare() {
   set -e
-  # SYNFACE_GPU_FEATURES=cudnn builds candle's convolutions on cuDNN as well.
-  local feats=(${SYNFACE_GPU_FEATURES:+--features "$SYNFACE_GPU_FEATURES"})
-  scripts/cuda-cargo.sh build --workspace --all-targets "${feats[@]}"
+  scripts/cuda-cargo.sh build --workspace --all-targets
   rm -rf "$PACK" && mkdir -p "$PACK"
-  # The test executables of this build, by target name.
-  scripts/cuda-cargo.sh test --workspace --no-run --message-format=json "${feats[@]}" 2>/dev/null \
-    | python3 -c '
+  scripts/cuda-cargo.sh test --workspace --no-run --message-format=json 2>/dev/null \
+    | executables gpu nvrtc_compile > "$PACK/exes.txt"
+  while read -r name exe; do pack "$exe" "test-$name"; done < "$PACK/exes.txt"
+  pack target/debug/synface synface
+  pack target/debug/examples/similarity_bench similarity_bench
+  pack target/debug/examples/train_bench train_bench
+  # The training step once more with candle's convolutions on cuDNN (feature `cudnn`), so that
+  # one device run measures both.
+  scripts/cuda-cargo.sh build -p synface-stages --example train_bench --features cudnn \
+    --message-format=json 2>/dev/null | executables train_bench > "$PACK/exes.txt"
+  while read -r _ exe; do pack "$exe" train_bench_cudnn; done < "$PACK/exes.txt"
+  rm "$PACK/exes.txt"
+  du -ch "$PACK"/* | tail -1
+}
+
+# Reads cargo's JSON messages; prints "name path" for each executable built for the targets named.
+executables() { # <target name>...
+  python3 -c '
 import json, sys
 for line in sys.stdin:
     if not line.startswith("{"):
         continue  # lines of cuda-cargo.sh itself (nvcc version, stubs)
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and m["target"]["name"] in ("gpu", "nvrtc_compile"):
-        print(m["target"]["name"], m["executable"])' > "$PACK/tests.txt"
-  while read -r name exe; do pack "$exe" "test-$name"; done < "$PACK/tests.txt"
-  pack target/debug/synface synface
-  pack target/debug/examples/similarity_bench similarity_bench
-  pack target/debug/examples/train_bench train_bench
-  rm "$PACK/tests.txt"
-  du -ch "$PACK"/* | tail -1
+            and m["target"]["name"] in sys.argv[1:]:
+        print(m["target"]["name"], m["executable"])' "$@"
 }
 
 pack() { # <executable> <name>
@@ -65,6 +73,7 @@ run() {
   [ -d "$PACK" ] || { echo "no $PACK: run 'scripts/gpu-check.sh prepare' first and carry gpu-check" >&2; exit 2; }
   local bin
   bin=$(mktemp -d)
+  trap "rm -rf '$bin'" EXIT  # expanded now: $bin is local to this function
   for f in "$PACK"/*.xz; do
     xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x "$bin/$(basename "$f" .xz)"
   done
@@ -72,6 +81,7 @@ run() {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     || note "nvidia-smi failed"
   cuda_libs "$bin/synface"
+  cuda_libs "$bin/train_bench_cudnn"
   local missing
   missing=$(ldd "$bin/synface" | grep "not found" | awk '{print $1}' | tr '\n' ' ')
   [ -z "$missing" ] || note "libraries not found: $missing(install CUDA 13 or set LD_LIBRARY_PATH)"
@@ -95,7 +105,13 @@ run() {
       > "$bin/train.txt" 2>&1; then
     note "LResNet50E-IR on cuda:0: $(grep -E 'candle_train_img_s|split_ms' "$bin/train.txt" | tr '\n' ' ')"
   else
-    note "train_bench on cuda:0 failed: $(grep -m1 '^Error' "$bin/train.txt" | cut -c1-200)"
+    note "train_bench on cuda:0 failed: $(tail -1 "$bin/train.txt" | cut -c1-200)"
+  fi
+  if timeout 240 env NVIDIA_TF32_OVERRIDE=0 "$bin/train_bench_cudnn" 5 128 112 lresnet50 cuda:0 \
+      > "$bin/train_cudnn.txt" 2>&1; then
+    note "the same with cuDNN convolutions: $(grep -E 'candle_train_img_s|split_ms' "$bin/train_cudnn.txt" | tr '\n' ' ')"
+  else
+    note "train_bench with cuDNN failed: $(tail -1 "$bin/train_cudnn.txt" | cut -c1-200)"
   fi
   # The same network and step in JAX on the same GPU (bench/train/jax_bench.py), in full f32
   # as candle computes (JAX's default would use TF32 for the matrix products).
