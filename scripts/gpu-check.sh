@@ -100,19 +100,8 @@ run() {
   bench "$bin"
 
   step "training step: LResNet50E-IR, 112x112, batch 128"
-  # NVIDIA_TF32_OVERRIDE=0: full f32 in cuBLAS and cuDNN, as in JAX's run below.
-  if timeout 240 env NVIDIA_TF32_OVERRIDE=0 "$bin/train_bench" 5 128 112 lresnet50 cuda:0 \
-      > "$bin/train.txt" 2>&1; then
-    note "LResNet50E-IR on cuda:0: $(grep -E 'candle_train_img_s|split_ms' "$bin/train.txt" | tr '\n' ' ')"
-  else
-    note "train_bench on cuda:0 failed: $(tail -1 "$bin/train.txt" | cut -c1-200)"
-  fi
-  if timeout 240 env NVIDIA_TF32_OVERRIDE=0 "$bin/train_bench_cudnn" 5 128 112 lresnet50 cuda:0 \
-      > "$bin/train_cudnn.txt" 2>&1; then
-    note "the same with cuDNN convolutions: $(grep -E 'candle_train_img_s|split_ms' "$bin/train_cudnn.txt" | tr '\n' ' ')"
-  else
-    note "train_bench with cuDNN failed: $(tail -1 "$bin/train_cudnn.txt" | cut -c1-200)"
-  fi
+  train_step "$bin" train_bench "LResNet50E-IR on cuda:0"
+  train_step "$bin" train_bench_cudnn "the same with cuDNN convolutions"
   # The same network and step in JAX on the same GPU (bench/train/jax_bench.py), in full f32
   # as candle computes (JAX's default would use TF32 for the matrix products).
   if timeout 240 env JAX_DEFAULT_MATMUL_PRECISION=highest python3 bench/train/jax_bench.py \
@@ -137,6 +126,17 @@ run() {
   # Each step's whole output and the quick run's results, for the note.
   [ -z "${OUT:-}" ] || (cd "$bin" && tar czf "$OUT/steps.tgz" ./*.txt \
     $(find runs -name '*.csv' -o -name '*.json' 2>/dev/null | head -200))
+}
+
+# One LResNet50E-IR training step benchmark on cuda:0, noted under <label>; with
+# NVIDIA_TF32_OVERRIDE=0, full f32 in cuBLAS and cuDNN, as in JAX's run.
+train_step() { # <bin dir> <binary> <label>
+  local out="$1/$2.txt"
+  if timeout 240 env NVIDIA_TF32_OVERRIDE=0 "$1/$2" 5 128 112 lresnet50 cuda:0 > "$out" 2>&1; then
+    note "$3: $(grep -E 'candle_train_img_s|split_ms' "$out" | tr '\n' ' ')"
+  else
+    note "$3 failed: $(tail -1 "$out" | cut -c1-200)"
+  fi
 }
 
 # Puts on LD_LIBRARY_PATH the folders that hold the CUDA 13 libraries <binary> cannot find yet:

@@ -3,7 +3,8 @@
 //! launch, copy out) that check shapes exactly like the CPU reference.
 
 use cudarc::driver::{
-    CudaFunction, CudaStream, CudaView, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg,
+    CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, DeviceRepr, LaunchConfig,
+    PushKernelArg,
 };
 
 use super::{cudarc, driver, GpuKernels};
@@ -95,11 +96,14 @@ pub(crate) fn launch_l2_normalize(
 }
 
 impl GpuKernels {
-    fn up<T: DeviceRepr>(&self, x: &[T]) -> Result<cudarc::driver::CudaSlice<T>, GpuError> {
+    pub(super) fn up<T: DeviceRepr>(
+        &self,
+        x: &[T],
+    ) -> Result<cudarc::driver::CudaSlice<T>, GpuError> {
         driver(self.stream.clone_htod(x))
     }
 
-    fn zeros<T: DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    pub(super) fn zeros<T: DeviceRepr + cudarc::driver::ValidAsZeroBits>(
         &self,
         n: usize,
     ) -> Result<cudarc::driver::CudaSlice<T>, GpuError> {
@@ -116,6 +120,21 @@ impl GpuKernels {
         Ok(v)
     }
 
+    /// `emb` and `pairs` checked (every index below the number of rows) and on the device, the
+    /// pairs flattened as `cosine_pairs_f32` reads them.
+    pub(super) fn pairs_input(
+        &self,
+        emb: &[f32],
+        dim: usize,
+        pairs: &[(u32, u32)],
+    ) -> Result<(CudaSlice<f32>, CudaSlice<u32>), KernelError> {
+        let n = rows("emb", emb.len(), dim)?;
+        check_indices("pairs.0", pairs.iter().map(|p| p.0), n)?;
+        check_indices("pairs.1", pairs.iter().map(|p| p.1), n)?;
+        let flat: Vec<u32> = pairs.iter().flat_map(|p| [p.0, p.1]).collect();
+        Ok((self.up(emb)?, self.up(&flat)?))
+    }
+
     /// GPU version of [`crate::cpu::cosine_pairs`].
     pub fn cosine_pairs(
         &self,
@@ -123,11 +142,7 @@ impl GpuKernels {
         dim: usize,
         pairs: &[(u32, u32)],
     ) -> Result<Vec<f32>, KernelError> {
-        let n = rows("emb", emb.len(), dim)?;
-        check_indices("pairs.0", pairs.iter().map(|p| p.0), n)?;
-        check_indices("pairs.1", pairs.iter().map(|p| p.1), n)?;
-        let flat: Vec<u32> = pairs.iter().flat_map(|p| [p.0, p.1]).collect();
-        let (e, p) = (self.up(emb)?, self.up(&flat)?);
+        let (e, p) = self.pairs_input(emb, dim, pairs)?;
         let mut out = self.zeros::<f32>(pairs.len())?;
         let mut ov = out.slice_mut(0..pairs.len());
         launch_cosine_pairs(

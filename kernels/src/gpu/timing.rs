@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::launch::{launch_cosine_all, launch_cosine_pairs};
 use super::{driver, GpuKernels};
-use crate::error::{check_indices, rows, KernelError};
+use crate::error::{rows, KernelError};
 
 /// Best-of-`reps` seconds of one `cosine_pairs` launch and one `cosine_all` launch.
 #[derive(Debug, Clone, Copy)]
@@ -27,15 +27,12 @@ impl GpuKernels {
         (a, b): (&[f32], &[f32]),
         reps: usize,
     ) -> Result<ResidentTimes, KernelError> {
-        let n = rows("embeddings", emb.len(), dim)?;
         let (na, nb) = (rows("a", a.len(), dim)?, rows("b", b.len(), dim)?);
-        check_indices("pairs", pairs.iter().flat_map(|&(i, j)| [i, j]), n)?;
-        let flat: Vec<u32> = pairs.iter().flat_map(|&(i, j)| [i, j]).collect();
+        let (de, dp) = self.pairs_input(emb, dim, pairs)?;
+        let (da, db) = (self.up(a)?, self.up(b)?);
+        let mut out_p = self.zeros::<f32>(pairs.len())?;
+        let mut out_a = self.zeros::<f32>(na * nb)?;
         let s = &self.stream;
-        let (de, dp) = (driver(s.clone_htod(emb))?, driver(s.clone_htod(&flat))?);
-        let (da, db) = (driver(s.clone_htod(a))?, driver(s.clone_htod(b))?);
-        let mut out_p = driver(s.alloc_zeros::<f32>(pairs.len().max(1)))?;
-        let mut out_a = driver(s.alloc_zeros::<f32>((na * nb).max(1)))?;
         let best = |f: &mut dyn FnMut() -> Result<(), KernelError>| {
             let mut t = f64::INFINITY;
             for _ in 0..reps.max(1) + 1 {

@@ -118,18 +118,18 @@ impl<'a> BatchSource<'a> {
         flips: &[bool],
         mix: Option<(&[usize], f32)>,
     ) -> Result<Tensor> {
+        if mix.is_some() && self.real.is_none() {
+            return Err(NnError::Input(
+                "domain mixup asked of a batch source without real images".into(),
+            ));
+        }
         let Some((syn, real)) = &self.resident else {
-            let mix = match (mix, self.real) {
-                (Some((rows, psi)), Some(images)) => Some(Partners { images, rows, psi }),
-                (Some(_), None) => return Err(no_real()),
-                (None, _) => None,
-            };
+            let mix =
+                mix.zip(self.real)
+                    .map(|((rows, psi), images)| Partners { images, rows, psi });
             let x = batch_chw(self.syn, self.hw, rows, flips, self.size, mix)?;
             return to_tensor(x, self.size, &self.device);
         };
-        if mix.is_some() && self.real.is_none() {
-            return Err(no_real());
-        }
         let op = BatchOp {
             h: self.hw.0,
             w: self.hw.1,
@@ -143,10 +143,6 @@ impl<'a> BatchSource<'a> {
         };
         Ok(syn.apply_op2_no_bwd(real, &op)?)
     }
-}
-
-fn no_real() -> NnError {
-    NnError::Input("domain mixup asked of a batch source without real images".into())
 }
 
 /// Host buffer -> `[n, 3, size, size]` tensor on `device`.
