@@ -24,7 +24,8 @@ fn io_err(e: io::Error) -> StageError {
 
 /// Replace the checkpoint of `key` with `(step, bytes)` (temporary file in `tmp`, fsync, rename).
 /// A worker computing the same key may commit meanwhile and remove the checkpoint folder
-/// between its creation and the rename ([`super::commit::drop_checkpoint`]): the save then
+/// ([`super::commit::drop_checkpoint`]) while this save makes it (`create_dir_all` then reports
+/// `AlreadyExists` for a folder that is gone) or before the rename (`NotFound`): the save then
 /// makes the folder again, a few times at most, and a checkpoint it leaves behind is dropped
 /// by its own stage's commit or by gc.
 fn save_file(dir: &Path, tmp: &Path, key: &Digest, step: u64, bytes: &[u8]) -> io::Result<()> {
@@ -36,18 +37,25 @@ fn save_file(dir: &Path, tmp: &Path, key: &Digest, step: u64, bytes: &[u8]) -> i
     buf.extend_from_slice(bytes);
     let mut attempt = 0;
     loop {
-        fs::create_dir_all(file.parent().expect("checkpoint file has a parent"))?;
-        match write_atomic(tmp, &file, &buf) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < SAVE_ATTEMPTS => {
-                attempt += 1;
-            }
+        let saved = fs::create_dir_all(file.parent().expect("checkpoint file has a parent"))
+            .and_then(|()| write_atomic(tmp, &file, &buf));
+        match saved {
+            Err(e) if folder_vanished(&e) && attempt < SAVE_ATTEMPTS => attempt += 1,
             other => return other,
         }
     }
 }
 
+/// Whether an error of [`save_file`] is the checkpoint folder being removed under it.
+fn folder_vanished(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
+    )
+}
+
 /// Retries of a checkpoint save whose folder was removed under it (see [`save_file`]).
-const SAVE_ATTEMPTS: usize = 3;
+const SAVE_ATTEMPTS: usize = 8;
 
 /// The verified checkpoint of `key`; a malformed one or a digest mismatch is ignored.
 fn load_file(dir: &Path, key: &Digest) -> io::Result<Option<(u64, Vec<u8>)>> {
