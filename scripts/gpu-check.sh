@@ -3,7 +3,7 @@
 #
 #   scripts/gpu-check.sh prepare   on the CPU machine: builds the `cuda` binaries with
 #                                  scripts/cuda-cargo.sh (about 15 minutes cold) and packs them,
-#                                  stripped and xz-compressed (about 15 MB), into gpu-check/pack/
+#                                  stripped and xz-compressed (about 35 MB), into gpu-check/pack/
 #                                  (git-ignored; carry it: the device tool's `carry` takes
 #                                  ["gpu-check"]).
 #   scripts/gpu-check.sh run       on the GPU machine: unpacks and runs, each step under a
@@ -20,8 +20,12 @@
 #        (stages/examples/train_bench.rs), again with candle's convolutions on cuDNN (feature
 #        `cudnn`), and the same step in JAX on the same GPU (bench/train/jax_bench.py), all in
 #        full f32;
-#     5. `synface run pipelines/quick.toml --gpus 1` end to end;
-#     6. a summary.
+#     5. the same step op by op: each stage's convolution and batch norm + PReLU, forward and
+#        backward, against a matrix product of the convolution's FLOPs
+#        (stages/examples/op_bench.rs);
+#     6. `synface run pipelines/quick.toml --gpus 1` end to end;
+#     7. a summary.
+#   scripts/gpu-check.sh ops       on the GPU machine: step 5 alone (about a minute).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=gpu-check/pack
@@ -36,6 +40,7 @@ prepare() {
   pack target/debug/synface synface
   pack target/debug/examples/similarity_bench similarity_bench
   pack target/debug/examples/train_bench train_bench
+  pack target/debug/examples/op_bench op_bench
   # The training step once more with candle's convolutions on cuDNN (feature `cudnn`), so that
   # one device run measures both.
   scripts/cuda-cargo.sh build -p synface-stages --example train_bench --features cudnn \
@@ -69,22 +74,35 @@ summary=()
 step() { echo; echo "== $* ($(( $(date +%s) - T0 ))s)"; }
 note() { summary+=("$*"); echo "$*"; }
 
-run() {
+# Unpacks the packed binaries into a scratch folder (removed at exit), names it in $BIN, and
+# finds the CUDA libraries they need.
+unpack() {
   [ -d "$PACK" ] || { echo "no $PACK: run 'scripts/gpu-check.sh prepare' first and carry gpu-check" >&2; exit 2; }
-  local bin
-  bin=$(mktemp -d)
-  trap "rm -rf '$bin'" EXIT  # expanded now: $bin is local to this function
+  BIN=$(mktemp -d)
+  trap "rm -rf '$BIN'" EXIT
   for f in "$PACK"/*.xz; do
-    xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x "$bin/$(basename "$f" .xz)"
+    xz -dc "$f" > "$BIN/$(basename "$f" .xz)" && chmod +x "$BIN/$(basename "$f" .xz)"
   done
   step "environment"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
     || note "nvidia-smi failed"
-  cuda_libs "$bin/synface"
-  cuda_libs "$bin/train_bench_cudnn"
+  cuda_libs "$BIN/synface"
+  cuda_libs "$BIN/train_bench_cudnn"
   local missing
-  missing=$(ldd "$bin/synface" | grep "not found" | awk '{print $1}' | tr '\n' ' ')
+  missing=$(ldd "$BIN/synface" | grep "not found" | awk '{print $1}' | tr '\n' ' ')
   [ -z "$missing" ] || note "libraries not found: $missing(install CUDA 13 or set LD_LIBRARY_PATH)"
+}
+
+# Only the per-op breakdown of a training step (a short device call).
+ops() {
+  unpack
+  op_times "$BIN"
+  finish "$BIN"
+}
+
+run() {
+  unpack
+  local bin=$BIN
 
   step "kernels: GPU against the CPU reference, NVRTC compile"
   for t in gpu nvrtc_compile; do
@@ -111,6 +129,8 @@ run() {
     note "jax_bench on the GPU failed: $(tail -2 "$bin/jax.txt" | cut -c1-200)"
   fi
 
+  op_times "$bin"
+
   step "quick.toml end to end on the GPU"
   local start=$(date +%s)
   if timeout 300 "$bin/synface" run pipelines/quick.toml --gpus 1 --cache "$bin/cache" \
@@ -120,12 +140,29 @@ run() {
     note "quick.toml --gpus 1 failed: $(tail -3 "$bin/quick.txt")"
   fi
 
+  finish "$bin"
+}
+
+# The summary, and each step's whole output and the quick run's results under $OUT.
+finish() { # <bin dir>
   step "summary"
   printf '%s\n' "${summary[@]}"
   echo "total: $(( $(date +%s) - T0 ))s"
-  # Each step's whole output and the quick run's results, for the note.
-  [ -z "${OUT:-}" ] || (cd "$bin" && tar czf "$OUT/steps.tgz" ./*.txt \
+  [ -z "${OUT:-}" ] || (cd "$1" && tar czf "$OUT/steps.tgz" ./*.txt \
     $(find runs -name '*.csv' -o -name '*.json' 2>/dev/null | head -200))
+}
+
+# Where the training step's time goes: each stage's convolution and batch norm + PReLU,
+# forward and forward + backward, against a matrix product of the convolution's FLOPs
+# (stages/examples/op_bench.rs), in full f32.
+op_times() { # <bin dir>
+  step "training step by op: LResNet50E-IR stages, batch 128"
+  if timeout 180 env NVIDIA_TF32_OVERRIDE=0 "$1/op_bench" 128 cuda:0 5 > "$1/op_bench.txt" 2>&1; then
+    grep -v '^c=' "$1/op_bench.txt"
+    while read -r line; do note "$line"; done < <(grep '^c=' "$1/op_bench.txt")
+  else
+    note "op_bench failed: $(tail -1 "$1/op_bench.txt" | cut -c1-200)"
+  fi
 }
 
 # One LResNet50E-IR training step benchmark on cuda:0, noted under <label>; with
@@ -216,10 +253,10 @@ PY
 case "${1:-}" in
   prepare) prepare ;;
   # Under the device tool, $OUT comes back: the whole log and each step's output go there.
-  run) if [ -n "${OUT:-}" ]; then
-         run 2>&1 | tee "$OUT/gpu-check.log"
+  run|ops) if [ -n "${OUT:-}" ]; then
+         "$1" 2>&1 | tee "$OUT/gpu-check.log"
        else
-         run
+         "$1"
        fi ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare|run|ops" >&2; exit 2 ;;
 esac
