@@ -12,7 +12,8 @@
 #        driver and CUDA 13's cuBLAS, cuRAND, NVRTC and runtime: scripts/cuda-cargo.sh);
 #     2. the kernels' GPU-vs-CPU tests (kernels/tests/gpu.rs: max abs error per kernel, the
 #        batch op bit for bit, also as the candle op on device tensors that CUDA training
-#        uses) and the NVRTC compile test;
+#        uses), the NVRTC compile test, and the fused batch norm + PReLU's CUDA kernels against
+#        the composite reference (stages/src/nn/bn_act.rs);
 #     3. cosine over pairs as a fraction of the device's peak memory bandwidth and all-vs-all
 #        GFLOP/s, kernel only (inputs on the device) and with the host copies, against the
 #        CPU reference and (when PyTorch with CUDA is there) cuBLAS;
@@ -25,7 +26,8 @@
 #        (stages/examples/op_bench.rs);
 #     6. `synface run pipelines/quick.toml --gpus 1` end to end;
 #     7. a summary.
-#   scripts/gpu-check.sh ops       on the GPU machine: step 5 alone (about a minute).
+#   scripts/gpu-check.sh ops       on the GPU machine: the batch norm test of step 2, step 5
+#                                  and candle's training step of step 4 (about a minute).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=gpu-check/pack
@@ -35,7 +37,7 @@ prepare() {
   scripts/cuda-cargo.sh build --workspace --all-targets
   rm -rf "$PACK" && mkdir -p "$PACK"
   scripts/cuda-cargo.sh test --workspace --no-run --message-format=json 2>/dev/null \
-    | executables gpu nvrtc_compile > "$PACK/exes.txt"
+    | executables gpu nvrtc_compile synface_stages > "$PACK/exes.txt"
   while read -r name exe; do pack "$exe" "test-$name"; done < "$PACK/exes.txt"
   pack target/debug/synface synface
   pack target/debug/examples/similarity_bench similarity_bench
@@ -93,10 +95,13 @@ unpack() {
   [ -z "$missing" ] || note "libraries not found: $missing(install CUDA 13 or set LD_LIBRARY_PATH)"
 }
 
-# Only the per-op breakdown of a training step (a short device call).
+# Only the fused batch norm's GPU test and the per-op breakdown of a training step (a short
+# device call).
 ops() {
   unpack
+  bn_act_test "$BIN"
   op_times "$BIN"
+  train_step "$BIN" train_bench "LResNet50E-IR on cuda:0"
   finish "$BIN"
 }
 
@@ -113,6 +118,8 @@ run() {
     fi
     grep -E "max abs|running on|skipped|compiled|panicked" "$bin/$t.txt" | head -20
   done
+
+  bn_act_test "$bin"
 
   step "kernel benchmarks"
   bench "$bin"
@@ -150,6 +157,17 @@ finish() { # <bin dir>
   echo "total: $(( $(date +%s) - T0 ))s"
   [ -z "${OUT:-}" ] || (cd "$1" && tar czf "$OUT/steps.tgz" ./*.txt \
     $(find runs -name '*.csv' -o -name '*.json' 2>/dev/null | head -200))
+}
+
+# The fused batch norm + PReLU's CUDA kernels against the composite reference (a unit test of
+# stages/src/nn/bn_act.rs, run from the stages library's test binary).
+bn_act_test() { # <bin dir>
+  if timeout 120 "$1/test-synface_stages" nn::bn_act --nocapture > "$1/bn_act.txt" 2>&1; then
+    note "fused batch norm + PReLU tests: PASS ($(grep -c '\.\.\. ok' "$1/bn_act.txt") ok)"
+  else
+    note "fused batch norm + PReLU tests: FAIL"
+  fi
+  grep -E "running on|skipped|match|panicked" "$1/bn_act.txt" | head -10
 }
 
 # Where the training step's time goes: each stage's convolution and batch norm + PReLU,

@@ -26,4 +26,5 @@ pub use tensor_op::BatchOp;
 pub const SOURCES: &[(&str, &str)] = &[
     ("cosine.cu", include_str!("cu/cosine.cu")),
     ("batch.cu", include_str!("cu/batch.cu")),
+    ("bn_act.cu", include_str!("cu/bn_act.cu")),
 ];

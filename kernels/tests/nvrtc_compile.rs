@@ -17,7 +17,7 @@ fn every_cu_source_compiles_with_nvrtc() {
         );
         return;
     }
-    assert_eq!(SOURCES.len(), 2);
+    assert_eq!(SOURCES.len(), 3);
     for (name, src) in SOURCES {
         let ptx = gpu::compile(name, src).unwrap_or_else(|e| panic!("{e}"));
         assert!(ptx.contains(".entry"), "{name}: PTX has no kernel entry");
@@ -31,6 +31,10 @@ fn every_cu_source_compiles_with_nvrtc() {
         "cosine_all_f32",
         "l2_normalize_f32",
         "batch_input_f32",
+        "bn_stats",
+        "bn_act_apply",
+        "bn_act_grad_sums",
+        "bn_act_grad_dx",
     ] {
         assert!(
             all.contains(&format!(".entry {k}")),

@@ -8,11 +8,15 @@
 
 #[cfg(feature = "cuda")]
 mod batch_op;
+#[cfg(feature = "cuda")]
+mod bn_act_op;
 mod launch;
 mod timing;
 
 #[cfg(feature = "cuda")]
 pub(crate) use batch_op::batch_op_cuda;
+#[cfg(feature = "cuda")]
+pub use bn_act_op::{bn_act_backward_cuda, bn_act_forward_cuda};
 pub use timing::ResidentTimes;
 
 use std::collections::BTreeMap;
@@ -111,7 +115,7 @@ pub fn ptx_all() -> Result<&'static [(&'static str, String)], GpuError> {
     .map_err(Clone::clone)
 }
 
-/// PTX of one source by file name (`"cosine.cu"`, `"batch.cu"`).
+/// PTX of one source by file name (`"cosine.cu"`, `"batch.cu"`, `"bn_act.cu"`).
 pub fn ptx(name: &str) -> Result<&'static str, GpuError> {
     ptx_all()?
         .iter()

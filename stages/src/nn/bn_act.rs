@@ -1,5 +1,6 @@
 //! Training-mode batch norm with an optional channel-wise PReLU after it, fused into one candle
-//! op on the CPU.
+//! op on the CPU and on CUDA (`synface_kernels::gpu::bn_act_forward_cuda`,
+//! `kernels/src/cu/bn_act.cu`).
 //!
 //! candle-nn 0.11's `BatchNorm::forward_train` builds about six full-size tensors (a transposed
 //! copy, the centred input, its square, the normalised, scaled and shifted maps, the result
@@ -8,8 +9,10 @@
 //! the batch (`bench/train`). [`BnAct`] is one [`CustomOp2`] `(x, params)` whose forward writes
 //! only its output and whose backward recomputes what it needs from `x` and the per-channel
 //! statistics the forward kept. Per-channel sums run in f64 in a fixed order (images, then
-//! positions), so results do not depend on the thread count. Evaluation, other devices and
-//! dtypes use candle's batch norm and the composite PReLU, which compute the same function.
+//! positions), so results do not depend on the thread count. On CUDA the same formulas run as
+//! two kernels each way (sums in double, a fixed reduction order, not the CPU's bits).
+//! Evaluation, other devices and dtypes use candle's batch norm and the composite PReLU, which
+//! compute the same function.
 
 use std::sync::{Arc, Mutex};
 
@@ -78,8 +81,9 @@ impl BnAct {
 
 impl ModuleT for BnAct {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let cpu_f32 = x.device().is_cpu() && x.dtype() == candle_core::DType::F32;
-        if !train || !cpu_f32 || x.rank() < 2 {
+        // CPU and CUDA run the fused op (`cuda_fwd` below), other devices the composite.
+        let fused_device = x.device().is_cpu() || x.device().is_cuda();
+        if !train || !fused_device || x.dtype() != candle_core::DType::F32 || x.rank() < 2 {
             return self.composite(x, train);
         }
         let stats = Arc::new(Mutex::new(Stats::default()));
@@ -235,6 +239,23 @@ impl CustomOp2 for BnActOp {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = stats;
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (y, st) = synface_kernels::gpu::bn_act_forward_cuda((s1, l1), (s2, l2), self.eps)?;
+        let c = ncs(l1).1;
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Stats {
+            mean: st[..c].to_vec(),
+            var: st[c..2 * c].to_vec(),
+            invstd: st[2 * c..].to_vec(),
+        };
+        Ok((y, l1.shape().clone()))
+    }
     fn bwd(
         &self,
         x: &Tensor,
@@ -339,6 +360,22 @@ impl CustomOp3 for BnActGrad {
         }
         Ok((CpuStorage::F32(out), Shape::from(x.len() + k * c)))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let st = &self.stats;
+        let stats = [st.mean.as_slice(), &st.var, &st.invstd].concat();
+        let out = synface_kernels::gpu::bn_act_backward_cuda((s1, l1), (s2, l2), (s3, l3), &stats)?;
+        let len = l1.shape().elem_count() + l2.shape().elem_count();
+        Ok((out, Shape::from(len)))
+    }
 }
 
 #[cfg(test)]
@@ -350,9 +387,13 @@ mod tests {
 
     /// A BN (+ PReLU) with non-trivial parameters, built twice over equal var maps.
     fn unit(shape: &[usize], act: bool) -> (VarMap, BnAct) {
-        let dev = Device::Cpu;
+        unit_on(shape, act, &Device::Cpu)
+    }
+
+    /// [`unit`] with its variables on `dev`.
+    fn unit_on(shape: &[usize], act: bool, dev: &Device) -> (VarMap, BnAct) {
         let vm = VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, dev);
         let c = shape[1];
         let bn = batch_norm(vb.pp("bn"), c).unwrap();
         let prelu = act.then(|| PRelu::new(vb.pp("prelu"), c).unwrap());
@@ -363,7 +404,7 @@ mod tests {
             let v: Vec<f32> = (0..c)
                 .map(|i| 0.3 + 0.17 * ((i * 7 + name.len()) % 5) as f32)
                 .collect();
-            var.set(&Tensor::new(v.as_slice(), &dev).unwrap()).unwrap();
+            var.set(&Tensor::new(v.as_slice(), dev).unwrap()).unwrap();
         }
         (vm.clone(), BnAct::new(bn, prelu).unwrap())
     }
@@ -376,23 +417,33 @@ mod tests {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
-    use crate::nn::max_abs_diff as max_diff;
+    /// `a` (on any device) against `b` (on the CPU).
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        crate::nn::max_abs_diff(&a.to_device(&Device::Cpu).unwrap(), b)
+    }
 
     /// Forward, gradients of x and every parameter, and running statistics of the fused op
     /// against candle's batch norm and the composite PReLU.
     fn check(shape: &[usize], act: bool) {
-        let (vm_f, fused) = unit(shape, act);
+        check_on(&Device::Cpu, shape, act)
+    }
+
+    /// [`check`] with the fused op on `dev` (the composite reference on the CPU).
+    fn check_on(dev: &Device, shape: &[usize], act: bool) {
+        let (vm_f, fused) = unit_on(shape, act, dev);
         let (vm_c, comp) = unit(shape, act);
-        let x = Var::from_tensor(&input(shape)).unwrap();
+        let xc = Var::from_tensor(&input(shape)).unwrap();
+        let x = Var::from_tensor(&input(shape).to_device(dev).unwrap()).unwrap();
         let w = input(shape).sin().unwrap();
         let yf = fused.forward_t(&x, true).unwrap();
-        let yc = comp.composite(&x, true).unwrap();
+        let yc = comp.composite(&xc, true).unwrap();
         assert!(max_diff(&yf, &yc) < 1e-4, "forward {shape:?} {act}");
-        let gf = (yf * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let wf = w.to_device(dev).unwrap();
+        let gf = (yf * &wf).unwrap().sum_all().unwrap().backward().unwrap();
         let gc = (yc * &w).unwrap().sum_all().unwrap().backward().unwrap();
         let dxf = gf.get(&x).unwrap();
         assert!(
-            max_diff(dxf, gc.get(&x).unwrap()) < 1e-3,
+            max_diff(dxf, gc.get(&xc).unwrap()) < 1e-3,
             "dx {shape:?} {act}"
         );
         let (vf, vc) = (
@@ -414,6 +465,23 @@ mod tests {
         check(&[4, 3, 5, 6], true);
         check(&[4, 3, 5, 6], false);
         check(&[6, 5], false);
+    }
+
+    /// The fused op's CUDA kernels (`kernels/src/cu/bn_act.cu`) against the same reference,
+    /// on the first CUDA device (skipped without one: `scripts/gpu-check.sh` runs it).
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_fused_bn_prelu_matches_candle_batch_norm_and_composite_prelu() {
+        let Ok(dev) = Device::new_cuda(0) else {
+            eprintln!("skipped: no CUDA device");
+            return;
+        };
+        println!("running on {dev:?}");
+        check_on(&dev, &[4, 3, 5, 6], true);
+        check_on(&dev, &[4, 3, 5, 6], false);
+        check_on(&dev, &[6, 5], false);
+        check_on(&dev, &[8, 16, 14, 14], true);
+        println!("fused bn+prelu on CUDA: forward, gradients and running statistics match");
     }
 
     #[test]
@@ -455,6 +523,6 @@ mod tests {
         let x = input(&[2, 3, 2, 2]);
         let a = fused.forward_t(&x, false).unwrap();
         let b = fused.composite(&x, false).unwrap();
-        assert_eq!(max_diff(&a, &b), 0.0);
+        assert_eq!(crate::nn::max_abs_diff(&a, &b), 0.0);
     }
 }
