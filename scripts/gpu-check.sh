@@ -95,8 +95,8 @@ unpack() {
   [ -z "$missing" ] || note "libraries not found: $missing(install CUDA 13 or set LD_LIBRARY_PATH)"
 }
 
-# Only the fused batch norm's GPU test and the per-op breakdown of a training step (a short
-# device call).
+# A short device call: the fused batch norm's GPU test, the per-op breakdown of a training
+# step and the step itself.
 ops() {
   unpack
   bn_act_test "$BIN"

@@ -1,9 +1,10 @@
 //! Where a training step's time goes, op by op: for each stage of LResNet50E-IR at 112 px (64
 //! channels at 56x56 down to 512 at 7x7, batch 128 by default), the milliseconds of synface's
-//! 3x3 convolution, its batch norm + PReLU ([`synface_stages::nn::layers::ConvBn`] without and
-//! with the convolution), each forward and forward + backward, and a matrix product of the
-//! convolution's FLOPs (im2col's shape) as the device's reference. On a GPU this says which op
-//! holds the training step back (docs/design.md §10); `scripts/gpu-check.sh` runs it.
+//! 3x3 convolution ([`synface_stages::nn::layers::Conv`]) and of its training-mode batch norm +
+//! PReLU ([`synface_stages::nn::bn_act::BnAct`]), each forward and forward + backward, and a
+//! matrix product of the convolution's FLOPs (im2col's shape) as the device's reference. On a
+//! GPU this says which op holds the training step back (docs/design.md §10);
+//! `scripts/gpu-check.sh` runs it.
 //!
 //! `cargo run --release -p synface-stages --example op_bench -- [batch] [cpu|cuda:K] [reps]`
 
