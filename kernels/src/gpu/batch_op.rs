@@ -3,11 +3,9 @@
 //! writes into a buffer that candle then owns (feature `cuda` only: without candle's CUDA
 //! backend there is no device tensor to train on).
 
-use cudarc::driver::{
-    CudaFunction, CudaStream, CudaView, CudaViewMut, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::{CudaFunction, CudaStream, CudaView, CudaViewMut, PushKernelArg};
 
-use super::launch::i32_arg;
+use super::launch::{grid_stride, i32_arg};
 use super::{cudarc, driver};
 use crate::error::GpuError;
 use crate::tensor_op::span;
@@ -42,11 +40,7 @@ fn launch_batch_input(
     let (size, n) = (i32_arg("size", a.size)?, i32_arg("samples", a.n)?);
     let mix = i32::from(a.mix);
     let total = a.n * 3 * a.size * a.size;
-    let cfg = LaunchConfig {
-        grid_dim: (total.div_ceil(256).min(65535) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    let cfg = grid_stride(total);
     let mut l = stream.launch_builder(func);
     l.arg(a.syn)
         .arg(a.real)

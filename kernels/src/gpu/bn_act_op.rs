@@ -7,7 +7,7 @@
 use candle_core::{CudaStorage, Error, Layout, Result};
 use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 
-use super::launch::i32_arg;
+use super::launch::{grid_stride, i32_arg};
 use crate::tensor_op::span;
 
 /// Threads per block of the per-channel reductions (`BN_THREADS` in `bn_act.cu`).
@@ -40,14 +40,6 @@ fn per_channel(c: i32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (c.max(1) as u32, 1, 1),
         block_dim: (REDUCE_THREADS, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
-
-fn elementwise(total: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (total.div_ceil(256).clamp(1, 65535) as u32, 1, 1),
-        block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     }
 }
@@ -92,7 +84,7 @@ pub fn bn_act_forward_cuda(
             .arg(&mut y);
         // SAFETY: as above for `bn_act_apply`; `p` holds k c values (checked by `dims`), `y`
         // n c s.
-        unsafe { l.launch(elementwise(total)) }.map_err(Error::wrap)?;
+        unsafe { l.launch(grid_stride(total)) }.map_err(Error::wrap)?;
     }
     let host = stream.clone_dtoh(&stats).map_err(Error::wrap)?;
     Ok((CudaStorage::wrap_cuda_slice(y, dev), host))
@@ -140,7 +132,7 @@ pub fn bn_act_backward_cuda(
         l.arg(&x).arg(&p).arg(&st).arg(&dy).arg(&dp);
         l.arg(&k).arg(&n).arg(&c).arg(&s).arg(&mut dx);
         // SAFETY: as above for `bn_act_grad_dx`; `dx` holds n c s values.
-        unsafe { l.launch(elementwise(total)) }.map_err(Error::wrap)?;
+        unsafe { l.launch(grid_stride(total)) }.map_err(Error::wrap)?;
     }
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
 }

@@ -17,6 +17,17 @@ pub(super) fn i32_arg(what: &str, v: usize) -> Result<i32, GpuError> {
         .map_err(|_| GpuError::Driver(format!("{what} = {v} exceeds the kernel's i32 range")))
 }
 
+/// A grid-stride launch over `total` elements: 256 threads a block, at most 65535 blocks
+/// (the kernels launched through candle: `batch_op.rs`, `bn_act_op.rs`).
+#[cfg(feature = "cuda")]
+pub(super) fn grid_stride(total: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (total.div_ceil(256).clamp(1, 65535) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 fn warp_grid(items: usize) -> LaunchConfig {
     let blocks = items.div_ceil(WARPS_PER_BLOCK as usize).max(1) as u32;
     LaunchConfig {
