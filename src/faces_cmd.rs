@@ -53,8 +53,8 @@ pub struct RenderArgs {
     /// Appearance: synthetic, or photo (the real-photo proxy)
     #[arg(long, default_value = "synthetic")]
     style: String,
-    /// Face model version: 8 (the newest), 7 (mottle also on the sides of the head) or 6
-    /// (without version 7's skin mottle and eye finish)
+    /// Face model version: 9 (the newest), 8 (without 9's skin sheen), 7 (mottle also on the
+    /// sides of the head) or 6 (without version 7's skin mottle and eye finish)
     #[arg(long, value_name = "N", default_value_t = synface_stages::face::MODEL_VERSION)]
     face_model: u32,
     #[arg(long, value_enum, default_value_t = RenderFormat::Sheet)]

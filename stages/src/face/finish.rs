@@ -2,7 +2,9 @@
 //! version 7 adds an identity skin mottle, a darker sclera, a heavier lash line and a radial
 //! iris texture to version 6 (docs/faces.md, "Version 7"); version 8 fades the mottle out
 //! towards the sides of the head, where it blurred the cheek contour a face detector reads
-//! at larger yaw (docs/faces.md, "Version 8"). All versions share the mesh, the bases, the
+//! at larger yaw (docs/faces.md, "Version 8"); version 9 adds a skin sheen, a broad specular
+//! highlight about the key light on the front of the face (docs/faces.md, "Version 9"). All
+//! versions share the mesh, the bases, the
 //! identity draw and the latent distributions ([`super::LATENT_VERSION`]), so identity 17 has
 //! the same shape and colouring in each; a render picks its version with
 //! `RenderOptions::face_model` (`render`'s `face_model`, `synface render --face-model`).
@@ -12,7 +14,7 @@ use super::traits::Traits;
 use super::{FaceError, MODEL_VERSION};
 
 /// The face model versions a render can choose, oldest first.
-pub const FACE_MODELS: [u32; 3] = [6, 7, 8];
+pub const FACE_MODELS: [u32; 4] = [6, 7, 8, 9];
 // the newest choosable version is the model's version (render's default and parameter rule)
 const _: () = assert!(FACE_MODELS[FACE_MODELS.len() - 1] == MODEL_VERSION);
 
@@ -31,11 +33,51 @@ pub struct Finish {
     /// `|2s - 1|` = `fade[0]` to none at `fade[1]` (texture s; 0.3 is about 34 degrees of
     /// azimuth from the face's midline, 0.55 about 70); `None` keeps it everywhere.
     pub mottle_fade: Option<[f32; 2]>,
+    /// The skin sheen of the synthetic style (the `photo` style draws its own specular per
+    /// image instead); `None` draws none.
+    pub sheen: Option<Sheen>,
+}
+
+/// A Blinn-Phong highlight about the light's key direction, `w (n . h)^exponent` added to the
+/// shaded colour per vertex, faded out towards the sides of the head like the mottle (at yaw
+/// the far cheek is the outline a face detector reads, and a highlight there moved it). How
+/// shiny skin is differs between people: `w` is `weight (1 + spread t)`, `t` in (-1, 1) from
+/// one of the identity's albedo field coefficients, so every image of a person shares it and a
+/// mixed identity's moves with its coefficients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sheen {
+    pub weight: f32,
+    pub spread: f32,
+    pub exponent: i32,
+    /// As [`Finish::mottle_fade`].
+    pub fade: [f32; 2],
+}
+
+impl Sheen {
+    /// The albedo coefficient (a random field's, index 38 of 48) that sets how shiny a person
+    /// is.
+    pub const COEFF: usize = 70;
+
+    /// The highlight's weight for an identity with albedo coefficients `albedo`.
+    pub fn weight_for(&self, albedo: &[f32]) -> f32 {
+        let u = 0.5 + 0.5 * albedo[Sheen::COEFF].tanh();
+        self.weight * (1.0 + self.spread * (2.0 * u - 1.0))
+    }
 }
 
 /// Mottle blob frequency in texture units: about 35 cells per unit, blobs of 7-10 px at 150 px,
 /// the scale dlib's recogniser reads (finer mottle it ignores, coarser costs detection).
 const MOTTLE_FREQ: f32 = 0.05;
+
+/// Version 9's sheen (docs/faces.md, "Version 9": chosen among weights 0.1-0.3, exponents 8-48,
+/// with and without the fade and the spread, by dlib's accuracy at its own threshold and HOG
+/// detection at yaw 25 and 45).
+const SHEEN: Sheen = Sheen {
+    weight: 0.2,
+    spread: 0.8,
+    exponent: 12,
+    fade: [0.3, 0.55],
+};
 
 impl Finish {
     /// Version 6's look: no finishing terms.
@@ -45,6 +87,7 @@ impl Finish {
         lash: 1.0,
         iris_texture: 0.0,
         mottle_fade: None,
+        sheen: None,
     };
 
     /// Version 7's terms.
@@ -54,6 +97,13 @@ impl Finish {
         lash: 1.8,
         iris_texture: 0.5,
         mottle_fade: None,
+        sheen: None,
+    };
+
+    /// Version 8's terms.
+    const EIGHT: Finish = Finish {
+        mottle_fade: Some([0.3, 0.55]),
+        ..Finish::SEVEN
     };
 
     /// The finishing terms of face model `version`.
@@ -61,9 +111,10 @@ impl Finish {
         match version {
             6 => Ok(Finish::NEUTRAL),
             7 => Ok(Finish::SEVEN),
-            8 => Ok(Finish {
-                mottle_fade: Some([0.3, 0.55]),
-                ..Finish::SEVEN
+            8 => Ok(Finish::EIGHT),
+            9 => Ok(Finish {
+                sheen: Some(SHEEN),
+                ..Finish::EIGHT
             }),
             v => Err(FaceError::Invalid(format!(
                 "face model {v} is not available (choose one of {FACE_MODELS:?}; {MODEL_VERSION} is \
@@ -81,10 +132,11 @@ impl Finish {
     }
 }
 
-/// Share of the mottle's amplitude kept at texture coordinate `s` under `fade`
-/// ([`Finish::mottle_fade`]): 1 on the front of the face, falling smoothly to 0 on the sides.
+/// Share of a front-of-face finish (the mottle, the sheen) kept at texture coordinate `s` under
+/// `fade` ([`Finish::mottle_fade`]): 1 on the front of the face, falling smoothly to 0 on the
+/// sides.
 #[inline(always)]
-pub fn mottle_fade(fade: Option<[f32; 2]>, s: f32) -> f32 {
+pub fn side_fade(fade: Option<[f32; 2]>, s: f32) -> f32 {
     match fade {
         Some([a, b]) => 1.0 - super::smoothstep(a, b, (2.0 * s - 1.0).abs()),
         None => 1.0,
@@ -130,13 +182,31 @@ mod tests {
         assert_eq!(Finish::of(6).unwrap(), Finish::NEUTRAL);
         assert!(Finish::of(7).unwrap().mottle > 0.0);
         assert!(Finish::of(8).unwrap().mottle_fade.is_some());
-        for v in [0, 5, 9] {
+        assert_eq!(Finish::of(8).unwrap().sheen, None);
+        assert!(Finish::of(9).unwrap().sheen.is_some());
+        for v in [0, 5, 10] {
             let e = Finish::of(v).unwrap_err().to_string();
             assert!(
-                e.contains("[6, 7, 8]") && e.contains("8 is the newest"),
+                e.contains("[6, 7, 8, 9]") && e.contains("9 is the newest"),
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn sheen_weight_is_a_bounded_trait_of_the_person() {
+        let sh = Finish::of(9).unwrap().sheen.unwrap();
+        let mut albedo = [0.0f32; 80];
+        assert!((sh.weight_for(&albedo) - sh.weight).abs() < 1e-6);
+        let mut seen = Vec::new();
+        for x in [-9.0, -1.0, 0.5, 9.0] {
+            albedo[Sheen::COEFF] = x;
+            let w = sh.weight_for(&albedo);
+            let (lo, hi) = (sh.weight * (1.0 - sh.spread), sh.weight * (1.0 + sh.spread));
+            assert!((lo..=hi).contains(&w), "{w} outside [{lo}, {hi}]");
+            seen.push(w);
+        }
+        assert!(seen.windows(2).all(|p| p[0] < p[1]), "{seen:?}");
     }
 
     #[test]
@@ -155,18 +225,18 @@ mod tests {
     fn version_eight_fades_the_mottle_on_the_sides_only() {
         let fade = Finish::of(8).unwrap().mottle_fade;
         // the face's front keeps it all, the sides of the head none, monotone in between
-        assert_eq!(mottle_fade(fade, 0.5), 1.0);
-        assert_eq!(mottle_fade(fade, 0.62), 1.0);
-        assert_eq!(mottle_fade(fade, 0.0), 0.0);
-        assert_eq!(mottle_fade(fade, 0.9), 0.0);
+        assert_eq!(side_fade(fade, 0.5), 1.0);
+        assert_eq!(side_fade(fade, 0.62), 1.0);
+        assert_eq!(side_fade(fade, 0.0), 0.0);
+        assert_eq!(side_fade(fade, 0.9), 0.0);
         let mut last = 1.0;
         for k in 0..=50 {
-            let f = mottle_fade(fade, 0.5 + k as f32 * 0.01);
+            let f = side_fade(fade, 0.5 + k as f32 * 0.01);
             assert!(f <= last && (0.0..=1.0).contains(&f));
-            let mirror = mottle_fade(fade, 0.5 - k as f32 * 0.01);
+            let mirror = side_fade(fade, 0.5 - k as f32 * 0.01);
             assert!((f - mirror).abs() < 1e-5, "not symmetric: {f} vs {mirror}");
             last = f;
         }
-        assert_eq!(mottle_fade(None, 0.0), 1.0);
+        assert_eq!(side_fade(None, 0.0), 1.0);
     }
 }

@@ -46,9 +46,10 @@ pub use render::{render_batch, RenderOptions, RenderedFace, Style};
 /// widened the identity traits with soft-clipped tails and put a margin around the aligned
 /// face ([`CROP_SCALE`]); version 6 widened the nose (length, projection, width) further;
 /// version 7 adds an identity skin mottle and eye finish ([`finish`]) to version 6's faces;
-/// version 8 fades the mottle out on the sides of the head (docs/faces.md).
-pub const MODEL_VERSION: u32 = 8;
-/// Version of what latents are (their distributions and identity draw): versions 6, 7 and 8
+/// version 8 fades the mottle out on the sides of the head; version 9 adds a skin sheen
+/// (docs/faces.md).
+pub const MODEL_VERSION: u32 = 9;
+/// Version of what latents are (their distributions and identity draw): versions 6 to 9
 /// of the model share version 6's latents, so one latent set renders under any of them. Part of the
 /// latent stages' cache keys and recorded in every latents artifact.
 pub const LATENT_VERSION: u32 = 6;

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::camera::{pose_point, rotation, Placement};
-use super::finish::{mottle_fade, mottle_gain, mottle_phase, Finish};
+use super::finish::{mottle_gain, mottle_phase, side_fade, Finish};
 use super::latent::FaceLatent;
 use super::model::{FaceModel, Identity};
 use super::photo::PhotoFx;
@@ -168,28 +168,49 @@ fn add_expression(model: &FaceModel, lat: &FaceLatent, verts: &mut [[f32; 3]]) {
     }
 }
 
+/// Blinn-Phong exponent of the photo style's specular highlight.
+const PHOTO_SPECULAR_EXPONENT: i32 = 24;
+
 /// Per-vertex lighting of one image: SH irradiance (zero on normals facing well away; the
-/// callers scale it by the identity's ambient occlusion) and, in the photo style, a specular
-/// term about the light's key direction.
+/// callers scale it by the identity's ambient occlusion) and a specular term about the light's
+/// key direction: the photo style's per-image highlight, or the face model's sheen
+/// ([`Finish::sheen`], faded towards the sides of the head by [`Lighting::specular_at`]).
 struct Lighting {
     irr: Irradiance,
     half: [f32; 3],
     spec_w: f32,
+    spec_exp: i32,
+    spec_fade: Option<[f32; 2]>,
 }
 
 impl Lighting {
-    fn new(light: &[f32; super::N_LIGHT], fx: Option<&PhotoFx>) -> Lighting {
+    fn new(lat: &FaceLatent, fx: Option<&PhotoFx>, fin: &Finish) -> Lighting {
+        let light = &lat.light;
         // the key direction for specular highlights: the first-order SH direction of the light
         let key = normalize([
             light[3] + light[12] + light[21],
             light[1] + light[10] + light[19],
             light[2] + light[11] + light[20],
         ]);
+        // the photo style's per-image highlight, else the finish's sheen
+        let (spec_w, spec_exp, spec_fade) = match (fx, fin.sheen) {
+            (Some(f), _) => (f.specular, PHOTO_SPECULAR_EXPONENT, None),
+            (None, Some(sh)) => (sh.weight_for(&lat.albedo), sh.exponent, Some(sh.fade)),
+            (None, None) => (0.0, PHOTO_SPECULAR_EXPONENT, None),
+        };
         Lighting {
             irr: Irradiance::new(light),
             half: normalize([key[0], key[1], key[2] + 1.0]),
-            spec_w: fx.map_or(0.0, |f| f.specular),
+            spec_w,
+            spec_exp,
+            spec_fade,
         }
+    }
+
+    /// The specular term `spec` of the vertex at texture coordinate `s`, after the fade.
+    #[inline(always)]
+    fn specular_at(&self, spec: f32, s: f32) -> f32 {
+        spec * side_fade(self.spec_fade, s)
     }
 
     /// (r, g, b, specular) of the vertices `idx` with normals `nrm` under rotation `rot`,
@@ -211,10 +232,14 @@ impl Lighting {
                 [0.0; 3]
             };
             let spec = if self.spec_w > 0.0 {
+                let c = (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2]).max(0.0);
+                // the photo style's exponent as a literal, as before version 9 (a literal
+                // `powi` may round differently from one with a runtime exponent)
                 self.spec_w
-                    * (n[0][l] * half[0] + n[1][l] * half[1] + n[2][l] * half[2])
-                        .max(0.0)
-                        .powi(24)
+                    * match self.spec_exp {
+                        PHOTO_SPECULAR_EXPONENT => c.powi(PHOTO_SPECULAR_EXPONENT),
+                        e => c.powi(e),
+                    }
             } else {
                 0.0
             };
@@ -275,7 +300,9 @@ fn render_with(
         }
     }
     normals(model, verts, &sc.used, &mut sc.normals);
-    let lighting = Lighting::new(&lat.light, fx.as_ref());
+    // (`render_batch` validated the version; an unknown one paints version 6's finish)
+    let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
+    let lighting = Lighting::new(lat, fx.as_ref(), &fin);
     sc.attrs.clear();
     sc.attrs.resize(verts.len(), [0.0; NA]);
     // the used vertices four at a time (the last group repeats its last vertex)
@@ -287,14 +314,13 @@ fn render_with(
         let lit = lighting.group(&rot, &sc.normals, idx);
         for (&i, [r, g, b, spec]) in idx.iter().zip(lit).take(group.len()) {
             let (st, ao) = (model.mesh.st[i], ident.ao[i]);
+            let spec = lighting.specular_at(spec, st[0]);
             sc.attrs[i] = [st[0], st[1], r * ao, g * ao, b * ao, spec];
         }
     }
     let eyes = EyeState::from_expression(&lat.expression);
     let detail = fx.as_ref().map_or(0.0, |f| f.skin_detail);
     let bg = model.background.field(&lat.background, size);
-    // (`render_batch` validated the version; an unknown one paints version 6's finish)
-    let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
     let paint = Paint::new(model, ident, &eyes, &fin);
 
     let (mut img, cov) = target.resolve(
@@ -401,7 +427,8 @@ pub fn posed_mesh(
         .collect();
     let mut nrm = Vec::new();
     normals(model, &verts, &vec![true; verts.len()], &mut nrm);
-    let lighting = Lighting::new(&lat.light, fx.as_ref());
+    let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
+    let lighting = Lighting::new(lat, fx.as_ref(), &fin);
     let mut light = vec![[0.0f32; 4]; verts.len()];
     for g in (0..verts.len()).step_by(LANES) {
         let last = (g + LANES).min(verts.len()) - 1;
@@ -409,6 +436,7 @@ pub fn posed_mesh(
         let lit = lighting.group(&rot, &nrm, idx);
         for (&i, [r, g, b, spec]) in idx.iter().zip(lit).take(last + 1 - g) {
             let ao = ident.ao[i];
+            let spec = lighting.specular_at(spec, model.mesh.st[i][0]);
             light[i] = [r * ao, g * ao, b * ao, spec];
         }
     }
@@ -450,7 +478,7 @@ impl<'a> Paint<'a> {
         let mut alb = self.ident.albedo.sample(s, t);
         if self.mottle > 0.0 {
             // the skin's mottle, under the painted eyes (an eyeball carries none)
-            let amp = self.mottle * mottle_fade(self.fin.mottle_fade, s);
+            let amp = self.mottle * side_fade(self.fin.mottle_fade, s);
             let g = mottle_gain(amp, self.phase, s, t);
             alb = alb.map(|v| v * g);
         }
@@ -748,11 +776,41 @@ mod tests {
             "two people share a mottle"
         );
         let bad = RenderOptions {
-            face_model: 9,
+            face_model: 10,
             ..RenderOptions::default()
         };
         let e = render_batch(&lats, &bad, &|| false, &|_| {}).unwrap_err();
-        assert!(e.to_string().contains("face model 9"), "{e}");
+        assert!(e.to_string().contains("face model 10"), "{e}");
+    }
+
+    #[test]
+    fn face_model_nine_only_adds_a_sheen_and_not_in_the_photo_style() {
+        // version 9 is version 8 plus a highlight: same geometry, no value darker, some
+        // brighter; the photo style draws its own highlight, so there 9 renders as 8
+        let cfg = SampleConfig::default();
+        let lats: Vec<FaceLatent> = (0..3).map(|n| sample_latent(7, n, 2, &cfg)).collect();
+        let render = |face_model: u32, style: Style| {
+            let opts = RenderOptions {
+                size: 64,
+                face_model,
+                style,
+                ..RenderOptions::default()
+            };
+            render_batch(&lats, &opts, &|| false, &|_| {}).unwrap()
+        };
+        let (eight, nine) = (render(8, Style::Synthetic), render(9, Style::Synthetic));
+        for (a, b) in eight.iter().zip(&nine) {
+            assert_eq!(a.landmarks, b.landmarks);
+            assert!(
+                a.rgb.iter().zip(&b.rgb).all(|(x, y)| y >= x),
+                "the sheen darkened"
+            );
+            let brighter = a.rgb.iter().zip(&b.rgb).filter(|(x, y)| y > x).count();
+            assert!(brighter > 100, "only {brighter} values brighter");
+        }
+        let photo = |v| render(v, Style::Photo);
+        let (p8, p9) = (photo(8), photo(9));
+        assert!(p8.iter().zip(&p9).all(|(a, b)| a.rgb == b.rgb));
     }
 
     /// Zero-mean, unit-norm 16x16 grayscale of an image.

@@ -27,9 +27,9 @@ synface_engine::stage_params! {
         supersample: u64 = 2u64 => ParamRule::within(1.0, 4.0),
         /// threads to ask the scheduler for (0 = all cores)
         threads: u64 = 0u64,
-        /// face model version to paint: 8 (the newest), 7 (its mottle also on the sides of
-        /// the head) or 6 (without version 7's skin mottle and eye finish; docs/faces.md); all
-        /// read the same latents
+        /// face model version to paint: 9 (the newest), 8 (without version 9's skin sheen), 7
+        /// (its mottle also on the sides of the head) or 6 (without version 7's skin mottle and
+        /// eye finish; docs/faces.md); all read the same latents
         face_model: u64 = MODEL_VERSION as u64
             => ParamRule::within(FACE_MODELS[0] as f64, MODEL_VERSION as f64),
     }
