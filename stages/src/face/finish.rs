@@ -4,9 +4,9 @@
 //! towards the sides of the head, where it blurred the cheek contour a face detector reads
 //! at larger yaw (docs/faces.md, "Version 8"); version 9 adds a skin sheen, a broad specular
 //! highlight about the key light on the front of the face (docs/faces.md, "Version 9"). All
-//! versions share the mesh, the bases, the
-//! identity draw and the latent distributions ([`super::LATENT_VERSION`]), so identity 17 has
-//! the same shape and colouring in each; a render picks its version with
+//! versions share the mesh, the bases, the identity draw and the latent distributions
+//! ([`super::LATENT_VERSION`]), so identity 17 has the same shape and colouring in each; a
+//! render picks its version with
 //! `RenderOptions::face_model` (`render`'s `face_model`, `synface render --face-model`).
 
 use super::photo::skin_noise;
