@@ -3,7 +3,7 @@
 #
 #   scripts/gpu-check.sh prepare   on the CPU machine: builds the `cuda` binaries with
 #                                  scripts/cuda-cargo.sh (about 15 minutes cold) and packs them,
-#                                  stripped and xz-compressed (about 35 MB), into gpu-check/pack/
+#                                  stripped and xz-compressed (about 48 MB), into gpu-check/pack/
 #                                  (git-ignored; carry it: the device tool's `carry` takes
 #                                  ["gpu-check"]).
 #   scripts/gpu-check.sh run       on the GPU machine: unpacks and runs, each step under a
