@@ -86,6 +86,12 @@ impl RenderOptions {
         }
         Finish::of(self.face_model).map(|_| ())
     }
+
+    /// The skin finish of `face_model`. An unknown version (which `render_batch` rejects
+    /// through `validate`) paints version 6's.
+    fn finish(&self) -> Finish {
+        Finish::of(self.face_model).unwrap_or(Finish::NEUTRAL)
+    }
 }
 
 /// One rendered image.
@@ -300,8 +306,7 @@ fn render_with(
         }
     }
     normals(model, verts, &sc.used, &mut sc.normals);
-    // (`render_batch` validated the version; an unknown one paints version 6's finish)
-    let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
+    let fin = opts.finish();
     let lighting = Lighting::new(lat, fx.as_ref(), &fin);
     sc.attrs.clear();
     sc.attrs.resize(verts.len(), [0.0; NA]);
@@ -427,7 +432,7 @@ pub fn posed_mesh(
         .collect();
     let mut nrm = Vec::new();
     normals(model, &verts, &vec![true; verts.len()], &mut nrm);
-    let fin = Finish::of(opts.face_model).unwrap_or(Finish::NEUTRAL);
+    let fin = opts.finish();
     let lighting = Lighting::new(lat, fx.as_ref(), &fin);
     let mut light = vec![[0.0f32; 4]; verts.len()];
     for g in (0..verts.len()).step_by(LANES) {
