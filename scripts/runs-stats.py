@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Effect sizes over a committed report's seed replicates, for the figures in docs/experiments.md.
+
+    scripts/runs-stats.py RUNS_CSV COLUMN BASELINE [RUN_DIR]
+
+RUNS_CSV is a report's runs.csv (docs/reports/NAME/runs.csv: one row per run, with a `seed`
+column and accuracy, auc, eer); COLUMN names the arm (e.g. per_id, prob); BASELINE is that
+column's value every other arm is compared with. Prints each arm's mean ± std, then for
+accuracy (points), AUC and EER the difference against the baseline with Welch's t (95% CI, p)
+and the paired t over replicates matched by seed (the arms of one replicate share their
+people in synface's pipelines), and with six or more pairs Wilcoxon's signed-rank p and the
+count of replicates the arm leads. With RUN_DIR (a run folder, runs/NAME), also each
+training's mean loss per tenth of its steps and its training accuracy over the last tenth,
+from points/*/train/curve.csv. Needs scipy (python3 -m venv V && V/bin/pip install scipy).
+The report's own "Contrasts" table gives the same accuracy tests; this adds AUC and EER.
+"""
+import csv
+import glob
+import os
+import statistics as st
+import sys
+
+from scipy import stats
+
+SCALE = {"accuracy": 100.0, "auc": 1.0, "eer": 1.0}
+
+
+def by_arm(rows, column):
+    arms = {}
+    for r in rows:
+        arms.setdefault(r[column], {})[int(r["seed"])] = r
+    return arms
+
+
+def values(arm, metric, seeds=None):
+    return [float(arm[s][metric]) * SCALE[metric] for s in (seeds or sorted(arm))]
+
+
+def summary(arms):
+    for name, arm in arms.items():
+        acc = values(arm, "accuracy")
+        print(f"{name}: accuracy {st.mean(acc):.2f} ± {st.stdev(acc):.2f} "
+              f"(per seed {', '.join(f'{a:.2f}' for a in acc)}), "
+              f"AUC {st.mean(values(arm, 'auc')):.4f}, EER {st.mean(values(arm, 'eer')):.3f}")
+
+
+def contrast(name, arm, base, metric):
+    x, y = values(arm, metric), values(base, metric)
+    welch = stats.ttest_ind(x, y, equal_var=False)
+    wci = welch.confidence_interval()
+    seeds = sorted(set(arm) & set(base))
+    xp, yp = values(arm, metric, seeds), values(base, metric, seeds)
+    paired = stats.ttest_rel(xp, yp)
+    pci = paired.confidence_interval()
+    diffs = [a - b for a, b in zip(xp, yp)]
+    line = (f"  {name} - baseline, {metric}: {st.mean(x) - st.mean(y):+.4f}, Welch "
+            f"[{wci.low:+.4f}, {wci.high:+.4f}] p = {welch.pvalue:.3f}; paired "
+            f"[{pci.low:+.4f}, {pci.high:+.4f}] p = {paired.pvalue:.3f}; per seed "
+            f"{', '.join(f'{d:+.4f}' for d in diffs)}")
+    if len(diffs) >= 6:
+        line += (f"; Wilcoxon p = {stats.wilcoxon(xp, yp).pvalue:.3f}, "
+                 f"leads {sum(d > 0 for d in diffs)}/{len(diffs)}")
+    print(line)
+
+
+def loss_tenths(run_dir):
+    for path in sorted(glob.glob(os.path.join(run_dir, "points", "*", "train", "curve.csv"))):
+        rows = list(csv.DictReader(open(path)))
+        n = len(rows)
+        tenths = [rows[i * n // 10:(i + 1) * n // 10] for i in range(10)]
+        loss = " ".join(f"{st.mean(float(r['loss']) for r in t):.2f}" for t in tenths)
+        acc = st.mean(float(r["train_acc"]) for r in tenths[-1])
+        point = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        print(f"{point}: loss per tenth {loss}; last-tenth training accuracy {acc:.3f}")
+
+
+def main(argv):
+    if len(argv) not in (4, 5):
+        sys.exit(__doc__)
+    rows = list(csv.DictReader(open(argv[1])))
+    arms = by_arm(rows, argv[2])
+    if argv[3] not in arms:
+        sys.exit(f"no arm {argv[2]} = {argv[3]} in {argv[1]} (arms: {', '.join(arms)})")
+    summary(arms)
+    for name, arm in arms.items():
+        if name != argv[3]:
+            for metric in SCALE:
+                contrast(name, arm, arms[argv[3]], metric)
+    if len(argv) == 5:
+        loss_tenths(argv[4])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
