@@ -33,7 +33,7 @@ def by_arm(rows, column):
 
 
 def values(arm, metric, seeds=None):
-    return [float(arm[s][metric]) * SCALE[metric] for s in (seeds or sorted(arm))]
+    return [float(arm[s][metric]) * SCALE[metric] for s in (sorted(arm) if seeds is None else seeds)]
 
 
 def summary(arms):
@@ -49,6 +49,11 @@ def contrast(name, arm, base, metric):
     welch = stats.ttest_ind(x, y, equal_var=False)
     wci = welch.confidence_interval()
     seeds = sorted(set(arm) & set(base))
+    if len(seeds) < 2:
+        print(f"  {name} - baseline, {metric}: {st.mean(x) - st.mean(y):+.4f}, Welch "
+              f"[{wci.low:+.4f}, {wci.high:+.4f}] p = {welch.pvalue:.3f}; no paired test "
+              f"({len(seeds)} seed(s) in common)")
+        return
     xp, yp = values(arm, metric, seeds), values(base, metric, seeds)
     paired = stats.ttest_rel(xp, yp)
     pci = paired.confidence_interval()
@@ -81,6 +86,9 @@ def main(argv):
     arms = by_arm(rows, argv[2])
     if argv[3] not in arms:
         sys.exit(f"no arm {argv[2]} = {argv[3]} in {argv[1]} (arms: {', '.join(arms)})")
+    few = [name for name, arm in arms.items() if len(arm) < 2]
+    if few:
+        sys.exit(f"arms with fewer than two replicates: {', '.join(few)} (a spread needs two)")
     summary(arms)
     for name, arm in arms.items():
         if name != argv[3]:
