@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Effect sizes over a committed report's seed replicates, for the figures in docs/experiments.md.
 
-    scripts/runs-stats.py RUNS_CSV COLUMN BASELINE [RUN_DIR]
+    scripts/runs-stats.py RUNS_CSV COLUMN BASELINE [RUN_DIR] [--where COL=VALUE]...
 
 RUNS_CSV is a report's runs.csv (docs/reports/NAME/runs.csv: one row per run, with a `seed`
 column and accuracy, auc, eer); COLUMN names the arm (e.g. per_id, prob); BASELINE is that
@@ -11,9 +11,13 @@ and the paired t over replicates matched by seed (the arms of one replicate shar
 people in synface's pipelines), and with six or more pairs Wilcoxon's signed-rank p and the
 count of replicates the arm leads. With RUN_DIR (a run folder, runs/NAME), also each
 training's mean loss per tenth of its steps and its training accuracy over the last tenth,
-from points/*/train/curve.csv. Needs scipy (python3 -m venv V && V/bin/pip install scipy).
+from points/*/train/curve.csv. --where keeps only the rows whose COL is VALUE (repeatable): a
+report crossing two axes (cpu-mixup-capacity's net, cpu-mixup-shift's test) is compared one
+value of the other axis at a time, and two rows of one arm and seed without it are refused
+(for RUN_DIR the filter applies to the point folders' names). Needs scipy (python3 -m venv V && V/bin/pip install scipy).
 The report's own "Contrasts" table gives the same accuracy tests; this adds AUC and EER.
 """
+import argparse
 import csv
 import glob
 import os
@@ -28,8 +32,25 @@ SCALE = {"accuracy": 100.0, "auc": 1.0, "eer": 1.0}
 def by_arm(rows, column):
     arms = {}
     for r in rows:
-        arms.setdefault(r[column], {})[int(r["seed"])] = r
+        arm = arms.setdefault(r[column], {})
+        seed = int(r["seed"])
+        if seed in arm:
+            others = [c for c in r if c not in (column, "seed") and arm[seed][c] != r[c]]
+            sys.exit(f"two rows for {column} = {r[column]}, seed {seed}, differing in "
+                     f"{', '.join(others[:4])}: pick one with --where COL=VALUE")
+        arm[seed] = r
     return arms
+
+
+def keep(rows, wheres):
+    for w in wheres:
+        col, _, value = w.partition("=")
+        if not rows or col not in rows[0]:
+            sys.exit(f"--where {w}: no column {col!r} (columns: {', '.join(rows[0]) if rows else 'none'})")
+        rows = [r for r in rows if r[col] == value]
+        if not rows:
+            sys.exit(f"--where {w}: no row has {col} = {value}")
+    return rows
 
 
 def values(arm, metric, seeds=None):
@@ -68,8 +89,12 @@ def contrast(name, arm, base, metric):
     print(line)
 
 
-def loss_tenths(run_dir):
+def loss_tenths(run_dir, wheres):
     for path in sorted(glob.glob(os.path.join(run_dir, "points", "*", "train", "curve.csv"))):
+        # a point folder is <hash>-col=value,col=value,...
+        pairs = os.path.basename(os.path.dirname(os.path.dirname(path))).partition("-")[2]
+        if not all(w in pairs.split(",") for w in wheres):
+            continue
         rows = list(csv.DictReader(open(path)))
         n = len(rows)
         tenths = [rows[i * n // 10:(i + 1) * n // 10] for i in range(10)]
@@ -80,22 +105,29 @@ def loss_tenths(run_dir):
 
 
 def main(argv):
-    if len(argv) not in (4, 5):
-        sys.exit(__doc__)
-    rows = list(csv.DictReader(open(argv[1])))
-    arms = by_arm(rows, argv[2])
-    if argv[3] not in arms:
-        sys.exit(f"no arm {argv[2]} = {argv[3]} in {argv[1]} (arms: {', '.join(arms)})")
+    cli = argparse.ArgumentParser(usage=__doc__.split("\n\n")[1].strip())
+    cli.add_argument("runs_csv")
+    cli.add_argument("column")
+    cli.add_argument("baseline")
+    cli.add_argument("run_dir", nargs="?")
+    cli.add_argument("--where", action="append", default=[], metavar="COL=VALUE")
+    a = cli.parse_args(argv[1:])
+    rows = keep(list(csv.DictReader(open(a.runs_csv))), a.where)
+    if a.column not in rows[0]:
+        sys.exit(f"no column {a.column!r} in {a.runs_csv} (columns: {', '.join(rows[0])})")
+    arms = by_arm(rows, a.column)
+    if a.baseline not in arms:
+        sys.exit(f"no arm {a.column} = {a.baseline} in {a.runs_csv} (arms: {', '.join(arms)})")
     few = [name for name, arm in arms.items() if len(arm) < 2]
     if few:
         sys.exit(f"arms with fewer than two replicates: {', '.join(few)} (a spread needs two)")
     summary(arms)
     for name, arm in arms.items():
-        if name != argv[3]:
+        if name != a.baseline:
             for metric in SCALE:
-                contrast(name, arm, arms[argv[3]], metric)
-    if len(argv) == 5:
-        loss_tenths(argv[4])
+                contrast(name, arm, arms[a.baseline], metric)
+    if a.run_dir:
+        loss_tenths(a.run_dir, a.where)
 
 
 if __name__ == "__main__":
