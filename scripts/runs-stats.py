@@ -14,7 +14,8 @@ training's mean loss per tenth of its steps and its training accuracy over the l
 from points/*/train/curve.csv. --where keeps only the rows whose COL is VALUE (repeatable): a
 report crossing two axes (cpu-mixup-capacity's net, cpu-mixup-shift's test) is compared one
 value of the other axis at a time, and two rows of one arm and seed without it are refused
-(for RUN_DIR the filter applies to the point folders' names). Needs scipy (python3 -m venv V && V/bin/pip install scipy).
+(for RUN_DIR the filter applies to the point folders' names, so a point whose name was
+shortened with ,+N may be left out). Needs scipy (python3 -m venv V && V/bin/pip install scipy).
 The report's own "Contrasts" table gives the same accuracy tests; this adds AUC and EER.
 """
 import argparse
@@ -45,8 +46,8 @@ def by_arm(rows, column):
 def keep(rows, wheres):
     for w in wheres:
         col, _, value = w.partition("=")
-        if not rows or col not in rows[0]:
-            sys.exit(f"--where {w}: no column {col!r} (columns: {', '.join(rows[0]) if rows else 'none'})")
+        if col not in rows[0]:
+            sys.exit(f"--where {w}: no column {col!r} (columns: {', '.join(rows[0])})")
         rows = [r for r in rows if r[col] == value]
         if not rows:
             sys.exit(f"--where {w}: no row has {col} = {value}")
@@ -112,7 +113,10 @@ def main(argv):
     cli.add_argument("run_dir", nargs="?")
     cli.add_argument("--where", action="append", default=[], metavar="COL=VALUE")
     a = cli.parse_args(argv[1:])
-    rows = keep(list(csv.DictReader(open(a.runs_csv))), a.where)
+    rows = list(csv.DictReader(open(a.runs_csv)))
+    if not rows:
+        sys.exit(f"{a.runs_csv} has no runs")
+    rows = keep(rows, a.where)
     if a.column not in rows[0]:
         sys.exit(f"no column {a.column!r} in {a.runs_csv} (columns: {', '.join(rows[0])})")
     arms = by_arm(rows, a.column)
