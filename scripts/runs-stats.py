@@ -14,8 +14,8 @@ training's mean loss per tenth of its steps and its training accuracy over the l
 from points/*/train/curve.csv. --where keeps only the rows whose COL is VALUE (repeatable): a
 report crossing two axes (cpu-mixup-capacity's net, cpu-mixup-shift's test) is compared one
 value of the other axis at a time, and two rows of one arm and seed without it are refused
-(for RUN_DIR the filter applies to the point folders' names, so a point whose name was
-shortened with ,+N may be left out). Needs scipy (python3 -m venv V && V/bin/pip install scipy).
+(RUN_DIR's curves are those of the kept rows' point_ids). Needs scipy
+(python3 -m venv V && V/bin/pip install scipy).
 The report's own "Contrasts" table gives the same accuracy tests; this adds AUC and EER.
 """
 import argparse
@@ -90,11 +90,11 @@ def contrast(name, arm, base, metric):
     print(line)
 
 
-def loss_tenths(run_dir, wheres):
+def loss_tenths(run_dir, point_ids):
     for path in sorted(glob.glob(os.path.join(run_dir, "points", "*", "train", "curve.csv"))):
-        # a point folder is <hash>-col=value,col=value,...
-        pairs = os.path.basename(os.path.dirname(os.path.dirname(path))).partition("-")[2]
-        if not all(w in pairs.split(",") for w in wheres):
+        # a point folder is <point id>-col=value,...; only the runs kept from runs.csv
+        folder = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        if folder.partition("-")[0] not in point_ids:
             continue
         rows = list(csv.DictReader(open(path)))
         n = len(rows)
@@ -131,7 +131,7 @@ def main(argv):
             for metric in SCALE:
                 contrast(name, arm, arms[a.baseline], metric)
     if a.run_dir:
-        loss_tenths(a.run_dir, a.where)
+        loss_tenths(a.run_dir, {r["point_ids"] for r in rows})
 
 
 if __name__ == "__main__":
