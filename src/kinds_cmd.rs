@@ -23,8 +23,9 @@ fn type_words(s: &ParamSpec) -> String {
         return shape.to_string();
     }
     if !s.rule.choices.is_empty() {
-        // a `param_enum!` type: written as one of its names
-        return "string".into();
+        // a `param_enum!` type (or a list of one): written as its names
+        let list = s.ty.replace(' ', "").starts_with("Vec<");
+        return if list { "array of strings" } else { "string" }.into();
     }
     match s.ty.replace(' ', "").as_str() {
         "u64" | "u32" | "usize" => "integer (>= 0)".into(),

@@ -22,7 +22,7 @@ pub struct ParamRule {
     pub min: Option<Limit>,
     /// Upper bound of a number (or of every number of an array).
     pub max: Option<Limit>,
-    /// Allowed strings (empty: any).
+    /// Allowed strings, or of every string of an array (empty: any).
     pub choices: &'static [&'static str],
     /// The shape of a composite value, for documentation (`float list or { from, to, step }`).
     pub shape: Option<&'static str>,
@@ -156,10 +156,15 @@ impl ParamRule {
 
     /// Check one value of parameter `name`; `Err` says what is wrong in a sentence.
     pub fn check(&self, name: &str, v: &toml::Value) -> Result<(), String> {
-        if let (false, Some(s)) = (self.choices.is_empty(), v.as_str()) {
-            if !self.choices.contains(&s) {
-                return Err(format!("`{s}` is not one of {}", self.describe()));
-            }
+        let strings: Vec<&str> = match v {
+            toml::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+            other => other.as_str().into_iter().collect(),
+        };
+        if let (false, Some(s)) = (
+            self.choices.is_empty(),
+            strings.iter().find(|s| !self.choices.contains(s)),
+        ) {
+            return Err(format!("`{s}` is not one of {}", self.describe()));
         }
         let numbers: Vec<f64> = match v {
             toml::Value::Array(a) => a.iter().filter_map(number).collect(),
@@ -315,6 +320,12 @@ mod tests {
         assert_eq!(
             c.check("margin", &"softmax".into()).unwrap_err(),
             "`softmax` is not one of \"cosface\" | \"arcface\""
+        );
+        let list = toml::Value::Array(vec!["arcface".into(), "softmx".into()]);
+        assert_eq!(
+            c.check("margins", &list).unwrap_err(),
+            "`softmx` is not one of \"cosface\" | \"arcface\"",
+            "every string of an array is one of the choices"
         );
     }
 

@@ -192,11 +192,12 @@ fn given_param(
         );
         return None;
     }
-    // A string for a parameter with declared choices (a `param_enum!`) is left to the rule
-    // check, which names the allowed values and reports with the other rule problems.
-    let typed = |v: &toml::Value| match v {
-        toml::Value::String(_) if !spec.rule.choices.is_empty() => Ok(()),
-        _ => (spec.check)(v),
+    // A string outside a parameter's declared choices (a `param_enum!`, or a list of one) is
+    // left to the rule check, which names the allowed values and reports with the other rule
+    // problems; a string where a list is expected is a type error.
+    let typed = |v: &toml::Value| match (spec.check)(v) {
+        Err(_) if spec.rule.check(&e.key, v).is_err() && only_strings(v) => Ok(()),
+        other => other,
     };
     if let Some((value, reason, via)) = type_error(&tpl, &my_refs, axes, scope.domains, &typed) {
         let label = match via {
@@ -524,4 +525,13 @@ fn cycle_path(
         }
     }
     vec![start, start]
+}
+
+/// Whether `v` is a string or an array of nothing but strings.
+fn only_strings(v: &toml::Value) -> bool {
+    match v {
+        toml::Value::String(_) => true,
+        toml::Value::Array(a) => a.iter().all(|x| x.is_str()),
+        _ => false,
+    }
 }

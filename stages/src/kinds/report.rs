@@ -4,13 +4,15 @@
 //! The report itself is built by [`crate::report`]; this file decodes the gathered artifacts.
 
 use synface_engine::{
-    Artifact, InputArtifact, ParamRule, PortSpec, Resources, RunCtx, StageError, TypedStage,
+    Artifact, InputArtifact, ParamIssue, ParamRule, PortSpec, Resources, RunCtx, StageError,
+    TypedStage,
 };
 
 use std::collections::BTreeMap;
 
 use crate::artifacts::{DATASET, MODEL, REPORT, VERIFICATION};
 use crate::dataset::Dataset;
+use crate::report::contrast::Metric;
 use crate::report::{
     decode, sheet, table, Curve, Options, PointValues, ReportError, ReportInput, RunResult,
 };
@@ -35,6 +37,9 @@ synface_engine::stage_params! {
         /// sweep axis whose levels are compared with its first level within every combination
         /// of the other axes (Welch and paired t over replicates); "" for none
         contrast: String = "" => ParamRule::sweep_axis(),
+        /// metrics compared along `contrast`, a table each, in this order (accuracy in points,
+        /// AUC and EER as fractions)
+        contrast_metrics: Vec<Metric> = vec![Metric::Accuracy] => ParamRule::one_of(Metric::NAMES),
     }
 }
 
@@ -59,6 +64,12 @@ impl TypedStage for Report {
         ..Resources::DEFAULT
     };
 
+    fn check(&self, p: &ReportParams) -> Vec<ParamIssue> {
+        contrast_metric_issues(&p.contrast_metrics)
+            .into_iter()
+            .collect()
+    }
+
     fn run(&self, p: ReportParams, ctx: &RunCtx) -> Result<Artifact, StageError> {
         let opts = Options {
             title: p.title.clone(),
@@ -67,6 +78,7 @@ impl TypedStage for Report {
             max_group_plots: p.max_group_plots as usize,
             mds_points: p.mds_points as usize,
             contrast: (!p.contrast.is_empty()).then(|| p.contrast.clone()),
+            contrast_metrics: p.contrast_metrics.clone(),
         };
         let mut input = ReportInput::default();
         let known = known_points(ctx);
@@ -107,6 +119,27 @@ impl TypedStage for Report {
         }));
         Ok(a)
     }
+}
+
+/// An empty or repeating `contrast_metrics`, in words.
+fn contrast_metric_issues(metrics: &[Metric]) -> Option<ParamIssue> {
+    if metrics.is_empty() {
+        let names: Vec<String> = Metric::NAMES.iter().map(|n| format!("\"{n}\"")).collect();
+        return Some(ParamIssue::new(
+            "contrast_metrics",
+            format!("is empty: name at least one of {}", names.join(", ")),
+        ));
+    }
+    let repeated = metrics
+        .iter()
+        .enumerate()
+        .find(|(i, m)| metrics[..*i].contains(m));
+    repeated.map(|(_, m)| {
+        ParamIssue::new(
+            "contrast_metrics",
+            format!("names `{m}` twice: each metric gets one table"),
+        )
+    })
 }
 
 /// The report's provenance: who rendered it, a digest of every gathered artifact, and the
@@ -353,11 +386,26 @@ mod tests {
     }
 
     fn run_report(inputs: BTreeMap<String, Vec<InputArtifact>>) -> Result<Artifact, StageError> {
-        let mut params: ParamTable = ReportParams::specs()
+        run_report_with(inputs, &[])
+    }
+
+    fn default_params() -> ParamTable {
+        ReportParams::specs()
             .into_iter()
             .filter_map(|s| s.default.map(|d| (s.name.to_string(), d)))
-            .collect();
+            .collect()
+    }
+
+    /// The report over `inputs` with the defaults and `title` overridden by `set`.
+    fn run_report_with(
+        inputs: BTreeMap<String, Vec<InputArtifact>>,
+        set: &[(&str, toml::Value)],
+    ) -> Result<Artifact, StageError> {
+        let mut params = default_params();
         params.insert("title".into(), toml::Value::String("Width x depth".into()));
+        for (k, v) in set {
+            params.insert(k.to_string(), v.clone());
+        }
         let cancel = CancelToken::new();
         let ctx = RunCtx {
             stage: "report",
@@ -497,6 +545,73 @@ mod tests {
             )])
         };
         assert_eq!(run_report(small()).unwrap(), run_report(small()).unwrap());
+    }
+
+    /// Two mixup arms x 3 seeds; mixup costs 0.02 accuracy, give or take 0.001 x seed.
+    fn mixup_runs() -> BTreeMap<String, Vec<InputArtifact>> {
+        let mut runs = Vec::new();
+        for mixup in ["none", "identity"] {
+            for seed in 0..3 {
+                let cost = if mixup == "identity" {
+                    0.02 + 0.001 * seed as f64
+                } else {
+                    0.0
+                };
+                let acc = 0.9 + 0.01 * seed as f64 - cost;
+                runs.push(gathered(
+                    "verify",
+                    point(10, 5, mixup, seed),
+                    verify_artifact(acc, seed as u64),
+                ));
+            }
+        }
+        BTreeMap::from([("runs".to_string(), runs)])
+    }
+
+    fn strings(xs: &[&str]) -> toml::Value {
+        toml::Value::Array(
+            xs.iter()
+                .map(|x| toml::Value::String(x.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn contrast_metrics_add_an_auc_and_an_eer_table_after_accuracy() {
+        let contrast = ("contrast", toml::Value::String("mixup".into()));
+        let md_of = |a: Artifact| String::from_utf8(a.get("report.md").unwrap().to_vec()).unwrap();
+        let plain = md_of(run_report_with(mixup_runs(), std::slice::from_ref(&contrast)).unwrap());
+        let all = ("contrast_metrics", strings(&["accuracy", "auc", "eer"]));
+        let md = md_of(run_report_with(mixup_runs(), &[contrast, all]).unwrap());
+        let at = |t: &str| md.find(t).unwrap_or_else(|| panic!("no {t:?} in {md}"));
+        assert!(at("## Contrasts along `mixup`\n") < at("## Contrasts along `mixup`: AUC\n"));
+        assert!(at("## Contrasts along `mixup`: AUC\n") < at("## Contrasts along `mixup`: EER\n"));
+        assert!(
+            md.starts_with(plain.split("\n## Figures").next().unwrap()),
+            "the accuracy table is the one a report without contrast_metrics shows"
+        );
+        // the fake AUC is accuracy + 0.05, so its paired difference is the accuracy's:
+        // -0.020, -0.021, -0.022 by seed
+        assert!(md.contains("-0.0210 (3)"), "{md}");
+        // EER = 1 - accuracy rises by as much
+        assert!(md.contains("+0.0210 (3)"), "{md}");
+        assert!(!plain.contains(": AUC"), "accuracy only by default");
+    }
+
+    #[test]
+    fn empty_or_repeated_contrast_metrics_are_refused_when_planned() {
+        let issues = |v: toml::Value| {
+            let mut t = default_params();
+            t.insert("contrast_metrics".into(), v);
+            synface_engine::Stage::check(&Report, &t)
+        };
+        let e = issues(strings(&[]));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].param, "contrast_metrics");
+        assert!(e[0].message.contains("\"auc\""), "{:?}", e[0]);
+        let e = issues(strings(&["auc", "accuracy", "auc"]));
+        assert!(e[0].message.contains("`auc` twice"), "{e:?}");
+        assert!(issues(strings(&["eer", "auc"])).is_empty());
     }
 
     #[test]

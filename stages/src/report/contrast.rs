@@ -4,11 +4,45 @@
 //! be compared. Axes that move with the contrast axis (zipped with it, or set together by arms)
 //! are carried with it instead of splitting the runs. Each difference gets Welch's t-test over
 //! the replicates and, when replicates can be matched by their seed (in synface's pipelines
-//! the arms of one replicate share their people), the paired t-test ([`super::stats`]).
+//! the arms of one replicate share their people), the paired t-test ([`super::stats`]). The
+//! contrasts are made for each metric the report is asked for (`contrast_metrics`): accuracy,
+//! AUC, EER.
 
 use super::stats::{paired, Welch};
-use super::table::{label_of, Group};
-use super::{PointValues, RunResult, REPLICATE_AXES};
+use super::table::{label_of, Group, Stat};
+use super::{Metrics, PointValues, RunResult, REPLICATE_AXES};
+
+synface_engine::param_enum! {
+    /// A verification metric the contrasts compare.
+    pub enum Metric {
+        /// mean accuracy of the 10-fold protocol
+        Accuracy = "accuracy",
+        /// area under the ROC curve
+        Auc = "auc",
+        /// equal error rate
+        Eer = "eer",
+    }
+}
+
+impl Metric {
+    /// This metric of one run, when the run reported it.
+    pub fn of(self, m: &Metrics) -> Option<f64> {
+        match self {
+            Metric::Accuracy => Some(m.accuracy),
+            Metric::Auc => m.auc,
+            Metric::Eer => m.eer,
+        }
+    }
+
+    /// This metric over a group's replicates that reported it (`None`: none did).
+    pub fn stat(self, g: &Group) -> Option<&Stat> {
+        match self {
+            Metric::Accuracy => Some(&g.accuracy),
+            Metric::Auc => g.auc.as_ref(),
+            Metric::Eer => g.eer.as_ref(),
+        }
+    }
+}
 
 /// One level against the reference, within one stratum.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +52,9 @@ pub struct ContrastRow {
     /// The level's group label and the reference's (the contrast axis with what moves with it).
     pub level: String,
     pub reference: String,
-    pub mean: f64,
-    pub reference_mean: f64,
+    /// The metric's mean over each group's replicates that reported it (`None`: none did).
+    pub mean: Option<f64>,
+    pub reference_mean: Option<f64>,
     pub n: usize,
     pub reference_n: usize,
     pub welch: Option<Welch>,
@@ -27,17 +62,23 @@ pub struct ContrastRow {
     pub paired: Option<(usize, Welch)>,
 }
 
-/// Every contrast along `axis`, strata and levels in sweep order.
+/// Every contrast along `axis` of one metric, strata and levels in sweep order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contrasts {
     pub axis: String,
+    pub metric: Metric,
     /// Axes carried with the contrast axis (functions of it over these runs).
     pub tied: Vec<String>,
     pub rows: Vec<ContrastRow>,
 }
 
-/// The contrasts along `axis`, or why there are none to make.
-pub fn contrasts(axis: &str, groups: &[Group], runs: &[RunResult]) -> Result<Contrasts, String> {
+/// The contrasts of `metric` along `axis`, or why there are none to make.
+pub fn contrasts(
+    axis: &str,
+    metric: Metric,
+    groups: &[Group],
+    runs: &[RunResult],
+) -> Result<Contrasts, String> {
     let axes: Vec<&String> = groups
         .first()
         .map(|g| g.key.keys().collect())
@@ -85,11 +126,16 @@ pub fn contrasts(axis: &str, groups: &[Group], runs: &[RunResult]) -> Result<Con
             .collect();
         let (reference, levels) = members.split_first().expect("a stratum has a group");
         for g in levels {
-            rows.push(row(label_of(s), g, reference, axis, &tied, runs));
+            let labels = (
+                level_label(g, axis, &tied),
+                level_label(reference, axis, &tied),
+            );
+            rows.push(row(label_of(s), labels, (g, reference), metric, runs));
         }
     }
     Ok(Contrasts {
         axis: axis.to_string(),
+        metric,
         tied,
         rows,
     })
@@ -116,32 +162,45 @@ fn level_label(g: &Group, axis: &str, tied: &[String]) -> String {
     label_of(&k)
 }
 
+/// `level` against `reference` on `metric`; `labels` are theirs in the same order.
 fn row(
     stratum: String,
-    g: &Group,
-    reference: &Group,
-    axis: &str,
-    tied: &[String],
+    labels: (String, String),
+    (level, reference): (&Group, &Group),
+    metric: Metric,
     runs: &[RunResult],
 ) -> ContrastRow {
-    let acc =
-        |g: &Group| -> Vec<f64> { g.runs.iter().map(|&i| runs[i].metrics.accuracy).collect() };
+    let values = |g: &Group| -> Option<Vec<f64>> {
+        g.runs
+            .iter()
+            .map(|&i| metric.of(&runs[i].metrics))
+            .collect()
+    };
+    let welch = match (values(level), values(reference)) {
+        (Some(a), Some(b)) => Welch::test(&a, &b),
+        _ => None,
+    };
     ContrastRow {
         stratum,
-        level: level_label(g, axis, tied),
-        reference: level_label(reference, axis, tied),
-        mean: g.accuracy.mean,
-        reference_mean: reference.accuracy.mean,
-        n: g.runs.len(),
+        level: labels.0,
+        reference: labels.1,
+        mean: metric.stat(level).map(|s| s.mean),
+        reference_mean: metric.stat(reference).map(|s| s.mean),
+        n: level.runs.len(),
         reference_n: reference.runs.len(),
-        welch: Welch::test(&acc(g), &acc(reference)),
-        paired: matched(g, reference, runs),
+        welch,
+        paired: matched(level, reference, metric, runs),
     }
 }
 
 /// The paired test over replicates present in both groups (matched by their replicate axis
-/// values), when at least two match.
-fn matched(g: &Group, reference: &Group, runs: &[RunResult]) -> Option<(usize, Welch)> {
+/// values) that both reported `metric`, when at least two match.
+fn matched(
+    g: &Group,
+    reference: &Group,
+    metric: Metric,
+    runs: &[RunResult],
+) -> Option<(usize, Welch)> {
     let replicate = |i: usize| -> Vec<(String, toml::Value)> {
         let p = &runs[i].point;
         REPLICATE_AXES
@@ -155,9 +214,12 @@ fn matched(g: &Group, reference: &Group, runs: &[RunResult]) -> Option<(usize, W
         if r.is_empty() {
             return None;
         }
-        if let Some(&j) = reference.runs.iter().find(|&&j| replicate(j) == r) {
-            a.push(runs[i].metrics.accuracy);
-            b.push(runs[j].metrics.accuracy);
+        let Some(&j) = reference.runs.iter().find(|&&j| replicate(j) == r) else {
+            continue;
+        };
+        if let (Some(x), Some(y)) = (metric.of(&runs[i].metrics), metric.of(&runs[j].metrics)) {
+            a.push(x);
+            b.push(y);
         }
     }
     paired(&a, &b).map(|w| (a.len(), w))
@@ -216,7 +278,7 @@ mod tests {
     fn levels_are_compared_within_each_stratum_with_zipped_axes_carried() {
         let runs = shift_runs();
         let groups = group_runs(&runs);
-        let c = contrasts("mixup", &groups, &runs).unwrap();
+        let c = contrasts("mixup", Metric::Accuracy, &groups, &runs).unwrap();
         assert_eq!(c.tied, vec!["prob".to_string()]);
         assert_eq!(c.rows.len(), 2, "{c:?}");
         let r = &c.rows[0];
@@ -240,9 +302,40 @@ mod tests {
     }
 
     #[test]
+    fn auc_is_paired_over_the_replicates_that_reported_it() {
+        let mut runs = shift_runs();
+        for r in runs.iter_mut() {
+            r.metrics.auc = Some(r.metrics.accuracy / 2.0);
+        }
+        // seed 2 of the mixup arm in test "a" lost its AUC: two pairs remain there
+        let lost = runs
+            .iter()
+            .position(|r| r.point["mixup"] == s("identity") && r.point["test"] == s("a"))
+            .unwrap()
+            + 2;
+        runs[lost].metrics.auc = None;
+        let c = contrasts("mixup", Metric::Auc, &group_runs(&runs), &runs).unwrap();
+        assert_eq!(c.metric, Metric::Auc);
+        let (n, p) = c.rows[0].paired.unwrap();
+        assert_eq!(n, 2);
+        // accuracy differences -0.020, -0.021 for seeds 0 and 1, halved
+        assert!((p.diff + 0.010_25).abs() < 1e-9, "{p:?}");
+        assert!(
+            c.rows[0].welch.is_none(),
+            "Welch needs every replicate's value"
+        );
+        assert_eq!(c.rows[1].paired.unwrap().0, 3);
+        let eer = contrasts("mixup", Metric::Eer, &group_runs(&runs), &runs).unwrap();
+        assert!(eer
+            .rows
+            .iter()
+            .all(|r| r.mean.is_none() && r.paired.is_none()));
+    }
+
+    #[test]
     fn an_unknown_axis_is_named_with_the_axes_there_are() {
         let runs = shift_runs();
-        let e = contrasts("mixp", &group_runs(&runs), &runs).unwrap_err();
+        let e = contrasts("mixp", Metric::Accuracy, &group_runs(&runs), &runs).unwrap_err();
         assert!(
             e.contains("`mixp` is not a sweep axis") && e.contains("mixup, prob, test"),
             "{e}"
@@ -260,7 +353,7 @@ mod tests {
             r.point
                 .insert("seed".into(), toml::Value::Integer(seed + 10));
         }
-        let c = contrasts("mixup", &group_runs(&runs), &runs).unwrap();
+        let c = contrasts("mixup", Metric::Accuracy, &group_runs(&runs), &runs).unwrap();
         assert!(c
             .rows
             .iter()

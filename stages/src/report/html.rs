@@ -1,7 +1,7 @@
 //! Assembles `report.md` (links to the plot files beside it) and a self-contained
 //! `report.html` (plots inlined as SVG, contact sheets as base64 PNG data URIs).
 
-use super::contrast::Contrasts;
+use super::contrast::{Contrasts, Metric};
 use super::plots::Figure;
 use super::provenance::Provenance;
 use super::table::{display_rows, markdown, Group};
@@ -14,8 +14,8 @@ pub struct Document<'a> {
     pub figures: &'a [Figure],
     pub sheets: &'a [Sheet],
     pub runs: &'a [RunResult],
-    /// Contrasts along one axis, when the report was asked for them.
-    pub contrasts: Option<&'a Contrasts>,
+    /// Contrasts along one axis, one per metric asked for (none when not asked).
+    pub contrasts: &'a [Contrasts],
     pub provenance: &'a Provenance,
 }
 
@@ -70,7 +70,7 @@ impl Document<'_> {
             ));
             md.push_str(&md_table(&header, &rows));
         }
-        if let Some(c) = self.contrasts {
+        for c in self.contrasts {
             let (title, note, header, rows) = contrast_table(c);
             md.push_str(&format!("\n## {title}\n\n{note}\n\n"));
             md.push_str(&md_table(&header, &rows));
@@ -139,7 +139,7 @@ impl Document<'_> {
             ));
             h.push_str(&html_table(&header, &rows));
         }
-        if let Some(c) = self.contrasts {
+        for c in self.contrasts {
             let (title, note, header, rows) = contrast_table(c);
             h.push_str(&format!(
                 "<h2>{}</h2>\n<p>{}</p>\n",
@@ -180,9 +180,13 @@ const COMPARE_NOTE: &str = "Each group against the best one: difference of mean 
     (points), its 95% confidence interval and Welch's t-test over the seed replicates \
     (two-sided, not corrected for multiple comparisons). \"within noise\": p >= 0.05.";
 
-/// The contrast section: title, note, header and rows.
+/// The contrast section: title, note, header and rows. Accuracy is shown in percent and its
+/// differences in points; AUC and EER as fractions.
 fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String>>) {
-    let title = format!("Contrasts along `{}`", c.axis);
+    let title = match c.metric {
+        Metric::Accuracy => format!("Contrasts along `{}`", c.axis),
+        m => format!("Contrasts along `{}`: {}", c.axis, metric_name(m)),
+    };
     let carried = if c.tied.is_empty() {
         String::new()
     } else {
@@ -191,52 +195,82 @@ fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String
             c.tied.join(", ")
         )
     };
+    let what = match c.metric {
+        Metric::Accuracy => "difference of mean accuracies (points)".to_string(),
+        m => format!("difference of mean {}s", metric_name(m)),
+    };
     let note = format!(
         "Each level of `{}`{carried} against its first level in sweep order, within each \
-         combination of the other axes: difference of mean accuracies (points) with Welch's \
+         combination of the other axes: {what} with Welch's \
          t-test over the replicates, and the paired t-test over replicates matched by seed \
          (in synface's pipelines the arms of one replicate share their people). Two-sided, not \
          corrected for multiple comparisons; the verdict uses the paired test when there is one.",
         c.axis
     );
-    let header = [
-        "within",
-        "level",
-        "reference",
-        "accuracy %",
-        "reference %",
-        "difference",
-        "95% CI",
-        "Welch p",
-        "paired difference (n)",
-        "paired 95% CI",
-        "paired p",
-        "verdict",
-    ]
-    .map(String::from)
-    .to_vec();
-    let rows = c.rows.iter().map(contrast_row).collect();
+    let (value, reference) = match c.metric {
+        Metric::Accuracy => ("accuracy %".to_string(), "reference %".to_string()),
+        m => (
+            metric_name(m).into(),
+            format!("reference {}", metric_name(m)),
+        ),
+    };
+    let mut header = vec!["within".to_string(), "level".into(), "reference".into()];
+    header.extend([value, reference]);
+    header.extend(
+        [
+            "difference",
+            "95% CI",
+            "Welch p",
+            "paired difference (n)",
+            "paired 95% CI",
+            "paired p",
+            "verdict",
+        ]
+        .map(String::from),
+    );
+    let rows = c.rows.iter().map(|r| contrast_row(r, c.metric)).collect();
     (title, note, header, rows)
 }
 
-fn contrast_row(r: &super::contrast::ContrastRow) -> Vec<String> {
-    let pts = |x: f64| format!("{:+.2}", 100.0 * x);
+/// How a metric is named in a contrast table.
+fn metric_name(m: Metric) -> &'static str {
+    match m {
+        Metric::Accuracy => "accuracy",
+        Metric::Auc => "AUC",
+        Metric::Eer => "EER",
+    }
+}
+
+fn contrast_row(r: &super::contrast::ContrastRow, metric: Metric) -> Vec<String> {
+    let (scale, places) = match metric {
+        Metric::Accuracy => (100.0, 2),
+        Metric::Auc | Metric::Eer => (1.0, 4),
+    };
+    let pts = |x: f64| format!("{:+.places$}", scale * x);
     let ci = |w: &super::stats::Welch| format!("[{}, {}]", pts(w.ci95.0), pts(w.ci95.1));
     let p = |w: &super::stats::Welch| format!("{:.3}", w.p);
     let dash = || "-".to_string();
+    let level = |m: Option<f64>, n: usize| match m {
+        Some(m) => format!("{:.places$} (n = {n})", scale * m),
+        None => format!("- (n = {n})"),
+    };
     let test = r.paired.as_ref().map(|(_, w)| w).or(r.welch.as_ref());
     let verdict = match test {
         Some(w) if w.p < 0.05 => "different (p < 0.05)",
         Some(_) => "within noise",
         None => "too few replicates",
     };
+    let difference = match (r.mean, r.reference_mean) {
+        (Some(a), Some(b)) => pts(a - b),
+        _ => dash(),
+    };
     vec![
         r.stratum.clone(),
         r.level.clone(),
         r.reference.clone(),
-        format!("{:.2} (n = {})", 100.0 * r.mean, r.n),
-        format!("{:.2} (n = {})", 100.0 * r.reference_mean, r.reference_n),
-        pts(r.mean - r.reference_mean),
+        level(r.mean, r.n),
+        level(r.reference_mean, r.reference_n),
+        difference,
         r.welch.as_ref().map_or_else(dash, ci),
         r.welch.as_ref().map_or_else(dash, p),
         r.paired
@@ -333,26 +367,59 @@ mod tests {
             stratum: "test=pose".into(),
             level: "mixup=identity".into(),
             reference: "mixup=none".into(),
-            mean: 0.90,
-            reference_mean: 0.93,
+            mean: Some(0.90),
+            reference_mean: Some(0.93),
             n: 3,
             reference_n: 3,
             welch: Some(w(0.2)),
             paired: Some((3, w(0.01))),
         };
-        let row = contrast_row(&r);
+        let row = contrast_row(&r, Metric::Accuracy);
         assert_eq!(row[5], "-3.00");
         assert_eq!(row[8], "-3.00 (3)");
         assert_eq!(row[11], "different (p < 0.05)");
         r.paired = None;
         assert_eq!(
-            contrast_row(&r)[11],
+            contrast_row(&r, Metric::Accuracy)[11],
             "within noise",
             "Welch when nothing pairs"
         );
         r.welch = None;
-        assert_eq!(contrast_row(&r)[11], "too few replicates");
-        assert_eq!(contrast_row(&r)[10], "-");
+        assert_eq!(contrast_row(&r, Metric::Accuracy)[11], "too few replicates");
+        assert_eq!(contrast_row(&r, Metric::Accuracy)[10], "-");
+    }
+
+    #[test]
+    fn auc_and_eer_contrasts_are_fractions_and_a_missing_metric_is_a_dash() {
+        let w = super::super::stats::Welch {
+            diff: -0.0058,
+            t: -4.0,
+            df: 2.0,
+            p: 0.054,
+            ci95: (-0.0119, 0.0003),
+        };
+        let mut r = super::super::contrast::ContrastRow {
+            stratum: "all".into(),
+            level: "mixup=identity".into(),
+            reference: "mixup=none".into(),
+            mean: Some(0.9921),
+            reference_mean: Some(0.9979),
+            n: 3,
+            reference_n: 3,
+            welch: Some(w),
+            paired: Some((3, w)),
+        };
+        let row = contrast_row(&r, Metric::Auc);
+        assert_eq!(row[3], "0.9921 (n = 3)");
+        assert_eq!(row[5], "-0.0058");
+        assert_eq!(row[9], "[-0.0119, +0.0003]");
+        assert_eq!(row[11], "within noise");
+        r.mean = None;
+        r.welch = None;
+        r.paired = None;
+        let row = contrast_row(&r, Metric::Eer);
+        assert_eq!((row[3].as_str(), row[5].as_str()), ("- (n = 3)", "-"));
+        assert_eq!(row[11], "too few replicates");
     }
 
     #[test]

@@ -133,6 +133,8 @@ pub struct Options {
     pub mds_points: usize,
     /// Sweep axis whose levels are compared within each combination of the other axes.
     pub contrast: Option<String>,
+    /// The metrics compared along `contrast`, one table each, in this order.
+    pub contrast_metrics: Vec<contrast::Metric>,
 }
 
 impl Default for Options {
@@ -144,6 +146,7 @@ impl Default for Options {
             max_group_plots: 12,
             mds_points: 1000,
             contrast: None,
+            contrast_metrics: vec![contrast::Metric::Accuracy],
         }
     }
 }
@@ -172,10 +175,13 @@ pub fn build(opts: &Options, input: &ReportInput) -> Result<Vec<OutFile>, Report
     }
     let groups = table::group_runs(&input.runs);
     let contrasts = match &opts.contrast {
-        Some(axis) => {
-            Some(contrast::contrasts(axis, &groups, &input.runs).map_err(ReportError::Contrast)?)
-        }
-        None => None,
+        Some(axis) => opts
+            .contrast_metrics
+            .iter()
+            .map(|&m| contrast::contrasts(axis, m, &groups, &input.runs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ReportError::Contrast)?,
+        None => Vec::new(),
     };
     let figures = figures::all_figures(opts, input, &groups)?;
     let mut files = Vec::new();
@@ -209,7 +215,7 @@ pub fn build(opts: &Options, input: &ReportInput) -> Result<Vec<OutFile>, Report
         figures: &figures,
         sheets: &input.sheets,
         runs: &input.runs,
-        contrasts: contrasts.as_ref(),
+        contrasts: &contrasts,
         provenance: &input.provenance,
     };
     files.push(OutFile {
