@@ -124,10 +124,10 @@ impl TypedStage for Report {
 /// An empty or repeating `contrast_metrics`, in words.
 fn contrast_metric_issues(metrics: &[Metric]) -> Option<ParamIssue> {
     if metrics.is_empty() {
-        let names: Vec<String> = Metric::NAMES.iter().map(|n| format!("\"{n}\"")).collect();
+        let names = ParamRule::one_of(Metric::NAMES).describe();
         return Some(ParamIssue::new(
             "contrast_metrics",
-            format!("is empty: name at least one of {}", names.join(", ")),
+            format!("is empty: name at least one of {names}"),
         ));
     }
     let repeated = metrics

@@ -34,6 +34,15 @@ impl Metric {
         }
     }
 
+    /// How the metric is named in a report's headings and columns.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Auc => "AUC",
+            Metric::Eer => "EER",
+        }
+    }
+
     /// This metric over a group's replicates that reported it (`None`: none did).
     pub fn stat(self, g: &Group) -> Option<&Stat> {
         match self {

@@ -185,7 +185,7 @@ const COMPARE_NOTE: &str = "Each group against the best one: difference of mean 
 fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String>>) {
     let title = match c.metric {
         Metric::Accuracy => format!("Contrasts along `{}`", c.axis),
-        m => format!("Contrasts along `{}`: {}", c.axis, metric_name(m)),
+        m => format!("Contrasts along `{}`: {}", c.axis, m.label()),
     };
     let carried = if c.tied.is_empty() {
         String::new()
@@ -197,7 +197,7 @@ fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String
     };
     let what = match c.metric {
         Metric::Accuracy => "difference of mean accuracies (points)".to_string(),
-        m => format!("difference of mean {}s", metric_name(m)),
+        m => format!("difference of mean {}s", m.label()),
     };
     let note = format!(
         "Each level of `{}`{carried} against its first level in sweep order, within each \
@@ -209,10 +209,7 @@ fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String
     );
     let (value, reference) = match c.metric {
         Metric::Accuracy => ("accuracy %".to_string(), "reference %".to_string()),
-        m => (
-            metric_name(m).into(),
-            format!("reference {}", metric_name(m)),
-        ),
+        m => (m.label().into(), format!("reference {}", m.label())),
     };
     let mut header = vec!["within".to_string(), "level".into(), "reference".into()];
     header.extend([value, reference]);
@@ -230,15 +227,6 @@ fn contrast_table(c: &Contrasts) -> (String, String, Vec<String>, Vec<Vec<String
     );
     let rows = c.rows.iter().map(|r| contrast_row(r, c.metric)).collect();
     (title, note, header, rows)
-}
-
-/// How a metric is named in a contrast table.
-fn metric_name(m: Metric) -> &'static str {
-    match m {
-        Metric::Accuracy => "accuracy",
-        Metric::Auc => "AUC",
-        Metric::Eer => "EER",
-    }
 }
 
 fn contrast_row(r: &super::contrast::ContrastRow, metric: Metric) -> Vec<String> {
